@@ -1,0 +1,174 @@
+"""Plans + directory -> every milestone in context, and every problem the coordinator must fix.
+
+``build_catalog`` is pure; ``load_catalog`` is the thin file-reading edge around it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from notifier.deadlines import read_when
+from notifier.directory import Directory, load_directory
+from notifier.errors import PlanError
+from notifier.model import Action, Location, Organisation, Plan, PlannedMilestone, Problem, Reading
+from notifier.plan import DIRECTORY_FILE, PlanFile, load_plan, plan_paths
+
+
+@dataclass(frozen=True)
+class ActionView:
+    """How one action was understood: its reading, its organisations."""
+
+    plan: Plan
+    action: Action
+    reading: Reading
+    organisations: tuple[Organisation, ...]
+    unknown: tuple[str, ...]
+
+
+@dataclass
+class Catalog:
+    plans: tuple[Plan, ...] = ()
+    directory: Directory = field(default_factory=Directory)
+    milestones: tuple[PlannedMilestone, ...] = ()
+    actions: tuple[ActionView, ...] = ()
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def organisations(self) -> tuple[Organisation, ...]:
+        """Organisations that answer for at least one milestone, in directory order."""
+        used = {o.slug for m in self.milestones for o in m.organisations}
+        return tuple(o for o in self.directory.organisations if o.slug in used)
+
+    def plan(self, plan_id: str) -> Plan | None:
+        return next((p for p in self.plans if p.id == plan_id), None)
+
+
+def build_catalog(plan_files: list[PlanFile], directory: Directory) -> Catalog:
+    problems: list[Problem] = list(directory.problems)
+    plans: list[Plan] = []
+    milestones: list[PlannedMilestone] = []
+    views: list[ActionView] = []
+    without_address: dict[str, Location] = {}
+    seen_plans: dict[str, Path | None] = {}
+    for plan_file in plan_files:
+        plan = plan_file.plan
+        if plan.id in seen_plans:
+            problems.append(
+                Problem(
+                    Location(plan.source or Path("?")),
+                    f"plan '{plan.id}'",
+                    f"duplicate plan id; {seen_plans[plan.id]} has it already",
+                    "Give each plan file an id of its own.",
+                )
+            )
+            continue
+        seen_plans[plan.id] = plan.source
+        plans.append(plan)
+        problems.extend(plan_file.problems)
+        for number, action in enumerate(plan.actions, start=1):
+            where = f"action {number} ('{action.id}')"
+            location = action.when_location or action.location or Location(Path("?"))
+            reading = read_when(action.when, plan.year)
+            if action.explicit_milestones is not None:
+                dated = action.explicit_milestones
+            elif reading.readable and reading.milestones:
+                dated = reading.milestones
+            else:
+                dated = ()
+                reason = reading.reason or "names no time"
+                problems.append(
+                    Problem(
+                        location,
+                        f"{where}, field när",
+                        f"'{action.when}': {reason}",
+                        "Write it as e.g. 'Klart juni 2024', or give the milestones explicitly "
+                        "under [[action.milestone]] (label, due).",
+                    )
+                )
+            resolution = directory.resolve(action.who)
+            for name in resolution.unknown:
+                suggestion = directory.suggestion(name)
+                hint = (
+                    f"Did you mean '{suggestion}'? Add '{name}' to its aliases in "
+                    f"{DIRECTORY_FILE}."
+                    if suggestion
+                    else f"Add it, with its email addresses, to {DIRECTORY_FILE}."
+                )
+                problems.append(
+                    Problem(
+                        action.location or location,
+                        f"{where}, field vem",
+                        f"unknown organisation '{name}'",
+                        hint,
+                    )
+                )
+            if not resolution.organisations and not resolution.unknown:
+                problems.append(
+                    Problem(
+                        action.location or location,
+                        f"{where}, field vem",
+                        "names no organisation",
+                        "Write who answers for the action, e.g. 'Polisen, Socialtjänsten'.",
+                    )
+                )
+            for organisation in resolution.organisations:
+                if not organisation.emails:
+                    without_address.setdefault(organisation.name, action.location or location)
+            views.append(
+                ActionView(plan, action, reading, resolution.organisations, resolution.unknown)
+            )
+            milestones.extend(
+                PlannedMilestone(plan, action, ordinal, milestone, resolution.organisations)
+                for ordinal, milestone in enumerate(dated, start=1)
+            )
+    for name, location in without_address.items():
+        problems.append(
+            Problem(
+                directory.source and Location(directory.source) or location,
+                f"organisation '{name}'",
+                "has no email address; its reminders go to the coordinator instead",
+                f"Add emails = [\"…\"] to it in {DIRECTORY_FILE}.",
+                kind="directory",
+            )
+        )
+    return Catalog(tuple(plans), directory, tuple(milestones), tuple(views), problems)
+
+
+def load_catalog(folder: Path) -> Catalog:
+    """Read every plan in the folder and the directory; a broken file becomes a problem."""
+    directory_problems: list[Problem] = []
+    try:
+        directory = load_directory(folder / DIRECTORY_FILE)
+    except PlanError as error:
+        directory = Directory()
+        directory_problems = [_unreadable(folder / DIRECTORY_FILE, line) for line in error.problems]
+    plan_files: list[PlanFile] = []
+    file_problems: list[Problem] = []
+    for path in plan_paths(folder):
+        try:
+            plan_files.append(load_plan(path))
+        except PlanError as error:
+            file_problems.extend(_unreadable(path, line) for line in error.problems)
+    if not plan_paths(folder):
+        file_problems.append(
+            Problem(
+                Location(folder),
+                "plans",
+                "no plan file (*.toml) here",
+                "Import one with: notifier import PLAN.txt",
+            )
+        )
+    catalog = build_catalog(plan_files, directory)
+    catalog.problems[:0] = directory_problems + file_problems
+    return catalog
+
+
+class _Verbatim(Problem):
+    def __str__(self) -> str:
+        return self.message
+
+
+def _unreadable(path: Path, message: str) -> Problem:
+    """A whole-file error whose message already names the file and line."""
+    return _Verbatim(Location(path), "file", message, kind="file")

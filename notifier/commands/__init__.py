@@ -1,0 +1,1 @@
+"""Subcommands, grouped by what they serve; ``cli.py`` lists them explicitly."""

@@ -1,0 +1,102 @@
+"""Coordinator commands about the plan itself: validate, when, import."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from notifier.catalog import load_catalog
+from notifier.commands.base import EXIT_OK, EXIT_PROBLEMS, Context
+from notifier.deadlines import read_when
+from notifier.errors import UserError
+from notifier.files import atomic_write
+from notifier.importer import import_plan, read_source
+from notifier.plan import dump_plan
+from notifier.report import catalog_json, catalog_text, reading_json, reading_text
+
+
+def add_validate(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "validate",
+        help="check config, plans and directory; show how every 'När?' was read",
+        description="Load the configuration and every plan; print each action's 'När?' as read "
+        "and its organisations; list every problem. Exit 0 when clean, 1 with problems.",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(handler=validate)
+
+
+def validate(args: argparse.Namespace, context: Context) -> int:
+    settings = context.settings()
+    catalog = load_catalog(settings.plans.dir)
+    problems = catalog.problems
+    if args.json:
+        json.dump(catalog_json(catalog), context.stdout, ensure_ascii=False, indent=2)
+        context.stdout.write("\n")
+    else:
+        context.stdout.write(catalog_text(catalog) + "\n")
+    return EXIT_PROBLEMS if problems else EXIT_OK
+
+
+def add_when(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "when",
+        help="show how one 'När?' text is read",
+        description="Read one 'När?' text into milestones. With TEXT '-', read one text per "
+        "line from standard input and print one JSON object per line.",
+    )
+    parser.add_argument("text", help="the text, e.g. 'Klart juni 2024', or - for stdin")
+    parser.add_argument("--year", type=int, help="year for texts that name none (default: this year)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.set_defaults(handler=when)
+
+
+def when(args: argparse.Namespace, context: Context) -> int:
+    year = args.year or context.clock().year
+    if args.text == "-":
+        status = EXIT_OK
+        for line in context.stdin:
+            reading = read_when(line.rstrip("\r\n"), year)
+            status = status if reading.readable else EXIT_PROBLEMS
+            context.stdout.write(json.dumps(reading_json(reading), ensure_ascii=False) + "\n")
+        return status
+    reading = read_when(args.text, year)
+    if args.json:
+        context.stdout.write(json.dumps(reading_json(reading), ensure_ascii=False) + "\n")
+    else:
+        context.stdout.write(reading_text(reading) + "\n")
+    return EXIT_OK if reading.readable else EXIT_PROBLEMS
+
+
+def add_import(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "import",
+        help="turn a plan pasted from a word processor into a plan file",
+        description="Read a plan as tab-separated text (title, 'daterad YYYY-MM-DD', numbered "
+        "headings, tables with Orsak/Mål/Åtgärd/Vem?/När?) and write the TOML plan file.",
+    )
+    parser.add_argument("file", type=Path, help="the pasted plan (UTF-8 or Windows-1252 text)")
+    parser.add_argument("-o", "--output", type=Path, help="plan file to write (default: stdout)")
+    parser.add_argument("--id", help="plan id (default: from the title)")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing file")
+    parser.set_defaults(handler=import_command)
+
+
+def import_command(args: argparse.Namespace, context: Context) -> int:
+    data = import_plan(read_source(args.file), source=str(args.file), plan_id=args.id)
+    text = dump_plan(data)
+    if args.output is None:
+        context.stdout.write(text)
+        return EXIT_OK
+    if args.output.exists() and not args.force:
+        raise UserError(
+            [f"{args.output}: exists already"],
+            hint="Choose another name, or add --force to replace it (its ids are then lost).",
+        )
+    atomic_write(args.output, text.encode("utf-8"))
+    context.stdout.write(
+        f"Wrote {args.output}: {len(data['action'])} actions. "
+        f"Check it with: notifier validate\n"
+    )
+    return EXIT_OK
