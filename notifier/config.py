@@ -77,6 +77,9 @@ class SmtpSettings(Section):
     )
     username: str = ""
     password: SecretStr | None = Field(None, exclude=True)
+    password_file: Path | None = Field(
+        None, description="File holding the SMTP password (readable by the service only)."
+    )
     timeout: float = Field(30.0, gt=0, description="Seconds per SMTP operation.")
     ca_file: Path | None = Field(None, description="Extra CA bundle for a private CA.")
 
@@ -270,8 +273,11 @@ def _with_password(settings: Settings, path: Path) -> Settings:
     if settings.smtp.password is not None:
         return settings
     candidates: list[tuple[str, Path]] = []
-    if os.environ.get(PASSWORD_FILE_ENV):
-        candidates.append((f"${PASSWORD_FILE_ENV}", Path(os.environ[PASSWORD_FILE_ENV])))
+    if settings.smtp.password_file:
+        secret_path = settings.smtp.password_file
+        if not secret_path.is_absolute():
+            secret_path = path.resolve().parent / secret_path
+        candidates.append(("smtp.password_file", secret_path))
     if os.environ.get("CREDENTIALS_DIRECTORY"):
         credential = Path(os.environ["CREDENTIALS_DIRECTORY"]) / CREDENTIAL_NAME
         if credential.exists():
@@ -316,6 +322,6 @@ def password_origin(settings: Settings) -> str:
         return "none"
     if os.environ.get("NOTIFIER_SMTP__PASSWORD"):
         return "$NOTIFIER_SMTP__PASSWORD"
-    if os.environ.get(PASSWORD_FILE_ENV):
-        return os.environ[PASSWORD_FILE_ENV]
+    if settings.smtp.password_file:
+        return str(settings.smtp.password_file)
     return f"$CREDENTIALS_DIRECTORY/{CREDENTIAL_NAME}"

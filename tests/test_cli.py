@@ -1,0 +1,138 @@
+"""The coordinator's commands: validate and when, their output, JSON and exit codes."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from notifier.cli import main
+
+EXPECTED_DUE = {
+    ("sig", 1): ("Klart för start", "2024-11-01", "2024-11-30", "2024-11-01", False),
+    ("krogar-mot-knark", 1): ("Utbildning", "2024-05-01", "2024-05-31", "2024-05-31", False),
+    ("krogar-mot-knark", 2): (
+        "Diplomeringsklart", "2024-12-01", "2024-12-31", "2024-12-31", False,
+    ),
+    ("utbildning-andts-coacher", 1): (None, "2024-03-01", "2024-03-31", "2024-03-31", False),
+    ("utbildning-andts-coacher", 2): (None, "2024-09-01", "2024-11-30", "2024-11-30", False),
+    ("utbildning-ansvarsfull-alkoholservice", 1): (
+        "Klart", "2024-06-01", "2024-06-30", "2024-06-30", False,
+    ),
+    ("information-sommarkrogare", 1): ("Klart", "2024-06-01", "2024-06-30", "2024-06-30", False),
+    ("delbart", 1): (None, "2024-02-01", "2024-03-31", "2024-03-31", False),
+    ("forelasning-sexuellt-vald", 1): (None, "2024-11-01", "2024-11-30", "2024-11-30", True),
+    ("sodra-gotland-samverkar", 1): ("Klart", "2024-12-01", "2024-12-31", "2024-12-31", False),
+    ("lilla-islandsmodellen", 1): (
+        "Uppföljning", "2024-12-01", "2024-12-31", "2024-12-31", False,
+    ),
+}
+
+
+def run(*argv: str, stdin: str = "") -> tuple[int, str]:
+    out = io.StringIO()
+    code = main(list(argv), stdout=out, stdin=io.StringIO(stdin),
+                clock=lambda: datetime(2024, 3, 1, tzinfo=UTC))
+    return code, out.getvalue()
+
+
+def test_validate_on_the_shipped_plan_shows_nine_actions_and_eleven_milestones(
+    project: Path,
+) -> None:
+    code, out = run("--config", str(project / "config.toml"), "validate")
+    assert code == 0, out
+    assert "1 plan(s), 9 actions, 11 milestones, 11 organisations." in out
+    assert "No problems." in out
+    assert "Klart för start: 2024-11-01 – 2024-11-30, due 2024-11-01" in out
+    assert "Polisen: brottsforebyggande.gotland@polisen.example" in out
+
+
+def test_validate_json_gives_every_milestone_as_the_rules_read_it(project: Path) -> None:
+    code, out = run("--config", str(project / "config.toml"), "validate", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert set(data) >= {"plans", "actions", "milestones", "problems"}
+    assert data["problems"] == []
+    assert len(data["actions"]) == 9
+    got = {}
+    ordinals: dict[str, int] = {}
+    for m in data["milestones"]:
+        ordinals[m["action_id"]] = ordinals.get(m["action_id"], 0) + 1
+        key = (m["action_id"], ordinals[m["action_id"]])
+        got[key] = (m["label"], m["start"], m["end"], m["due"], m["tentative"])
+        assert m["organisations"], m
+    assert got == EXPECTED_DUE
+    sig = next(m for m in data["milestones"] if m["action_id"] == "sig")
+    assert sig["organisations"] == ["Socialtjänsten", "Grundskolan", "Polisen"]
+
+
+def test_validate_with_problems_exits_1_and_names_file_and_line(project: Path) -> None:
+    plan = project / "plan" / "gotland-2024.toml"
+    plan.write_text(
+        plan.read_text(encoding="utf-8").replace("Polisen, Skolan", "Polisen, Skolverket"),
+        encoding="utf-8",
+    )
+    code, out = run("--config", str(project / "config.toml"), "validate")
+    assert code == 1
+    assert f"{plan}:" in out
+    assert "unknown organisation 'Skolverket'" in out
+
+
+def test_validate_with_a_broken_config_exits_2(project: Path, capsys) -> None:
+    config = project / "config.toml"
+    config.write_text(config.read_text().replace("port = 8080", 'port = "web"'))
+    code, _ = run("--config", str(config), "validate")
+    assert code == 2
+    assert "server.port" in capsys.readouterr().err
+
+
+def test_when_json_reads_one_text() -> None:
+    code, out = run("when", "Preliminärt november 2024", "--json")
+    assert code == 0
+    assert json.loads(out) == {
+        "milestones": [
+            {"label": None, "start": "2024-11-01", "end": "2024-11-30", "due": "2024-11-30",
+             "tentative": True}
+        ],
+        "unparseable": False,
+        "reason": None,
+    }
+
+
+def test_when_takes_the_year_from_the_option_or_the_clock() -> None:
+    assert json.loads(run("when", "juni", "--json", "--year", "2026")[1])["milestones"][0][
+        "due"] == "2026-06-30"
+    assert json.loads(run("when", "juni", "--json")[1])["milestones"][0]["due"] == "2024-06-30"
+
+
+def test_when_reports_an_unreadable_text_with_exit_1() -> None:
+    code, out = run("when", "Löpande", "--json")
+    assert code == 1
+    data = json.loads(out)
+    assert data["unparseable"] is True and data["milestones"] == []
+    assert "Löpande" in data["reason"]
+
+
+def test_when_dash_reads_a_whole_column_from_stdin() -> None:
+    code, out = run("when", "-", stdin="Klart juni 2024\nLöpande\nFebruari-mars 2024\n")
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [r["unparseable"] for r in rows] == [False, True, False]
+    assert rows[2]["milestones"][0]["start"] == "2024-02-01"
+    assert code == 1
+
+
+def test_usage_errors_exit_2() -> None:
+    assert run("no-such-command")[0] == 2
+    assert run("when")[0] == 2
+
+
+def test_python_dash_m_runs_the_same_cli(project: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "notifier", "--config", str(project / "config.toml"), "validate"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "11 milestones" in result.stdout

@@ -1,0 +1,106 @@
+"""Configuration: the shipped file matches the defaults, and every error names its key."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from notifier.config import Settings, load_settings
+from notifier.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _sections(data: dict) -> dict:
+    return {k: v for k, v in data.items() if isinstance(v, dict)}
+
+
+def test_shipped_config_lists_every_default_and_nothing_else() -> None:
+    shipped = tomllib.loads((ROOT / "config.toml").read_text(encoding="utf-8"))
+    defaults = Settings().model_dump(mode="json", exclude_none=True, exclude={"source"})
+    assert shipped == defaults
+
+
+def test_environment_overrides_the_file_with_nested_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[smtp]\nhost = "mail.example.se"\nport = 465\n', encoding="utf-8")
+    monkeypatch.setenv("NOTIFIER_SMTP__PORT", "2525")
+    settings = load_settings(path)
+    assert (settings.smtp.host, settings.smtp.port) == ("mail.example.se", 2525)
+
+
+def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
+    path = tmp_path / "etc" / "config.toml"
+    path.parent.mkdir()
+    path.write_text('[ledger]\npath = "state/l.sqlite3"\n', encoding="utf-8")
+    assert load_settings(path).ledger.path == tmp_path / "etc" / "state" / "l.sqlite3"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('[smtp]\nport = "abc"\n', "smtp.port: Input should be a valid integer"),
+        ('[smtp]\nhots = "x"\n', "smtp.hots: unknown key"),
+        ('[reminders]\nleads = ["30 dagar"]\n', "reminders.leads: Value error, '30 dagar'"),
+        ('[reminders]\ntimezone = "Europe/Visby"\n', "'Europe/Visby' is not a known time zone"),
+        ("[smtp\n", "not valid TOML"),
+    ],
+    ids=["wrong type", "unknown key", "bad duration", "bad zone", "bad toml"],
+)
+def test_a_bad_value_names_the_file_and_the_key(tmp_path: Path, text: str, expected: str) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as error:
+        load_settings(path)
+    assert str(path) in error.value.message
+    assert expected in error.value.message
+
+
+def test_a_bad_environment_value_names_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NOTIFIER_SERVER__PORT", "http")
+    with pytest.raises(ConfigError, match=r"\$NOTIFIER_SERVER__PORT: server.port"):
+        load_settings(tmp_path / "missing.toml")
+
+
+def test_a_password_in_the_config_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[smtp]\npassword = "hemligt"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as error:
+        load_settings(path)
+    assert "smtp.password" in error.value.message
+    assert "hemligt" not in error.value.message
+
+
+def test_the_password_comes_from_a_file_or_a_systemd_credential(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = tmp_path / "pw"
+    secret.write_text("s3cret\n", encoding="utf-8")
+    monkeypatch.setenv("NOTIFIER_SMTP__PASSWORD_FILE", str(secret))
+    settings = load_settings(tmp_path / "none.toml")
+    assert settings.smtp.password is not None
+    assert settings.smtp.password.get_secret_value() == "s3cret"
+    assert "s3cret" not in repr(settings)
+
+    monkeypatch.delenv("NOTIFIER_SMTP__PASSWORD_FILE")
+    credentials = tmp_path / "creds"
+    credentials.mkdir()
+    (credentials / "smtp-password").write_text("fr0m-systemd", encoding="utf-8")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
+    settings = load_settings(tmp_path / "none.toml")
+    assert settings.smtp.password is not None
+    assert settings.smtp.password.get_secret_value() == "fr0m-systemd"
+
+
+def test_an_unreadable_password_file_fails_loudly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NOTIFIER_SMTP__PASSWORD_FILE", str(tmp_path / "nope"))
+    with pytest.raises(ConfigError, match="cannot read the SMTP password"):
+        load_settings(tmp_path / "none.toml")
