@@ -1,0 +1,579 @@
+"""Templates and messages: what a recipient reads, and what no plan text can break."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from email.utils import format_datetime, parsedate_to_datetime
+from html import unescape
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from notifier.compose import (
+    Composer,
+    DigestData,
+    Failure,
+    header_text,
+    message_id,
+    relative_days,
+    shorten,
+    swedish_date,
+    swedish_list,
+)
+from notifier.config import CoordinatorSettings, FeedSettings, MailSettings, Settings
+from notifier.errors import UserError
+from notifier.mail import message_bytes
+from notifier.model import Action, Milestone, Organisation, Plan, PlannedMilestone
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES = ROOT / "templates"
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+NOW = datetime(2024, 6, 23, 8, 0, tzinfo=STOCKHOLM)
+DUE = date(2024, 6, 30)
+HEADERS = {
+    "Subject",
+    "From",
+    "To",
+    "Reply-To",
+    "Date",
+    "Message-ID",
+    "Auto-Submitted",
+    "X-Auto-Response-Suppress",
+    "Content-Language",
+    "MIME-Version",
+    "Content-Type",
+}
+
+
+# --- stand-ins for what the schedule builds -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recipient:
+    address: str
+    organisation: str
+    via_coordinator: bool = False
+
+
+@dataclass(frozen=True)
+class Reminder:
+    key: str
+    planned: PlannedMilestone
+    lead: timedelta
+    send_at: datetime
+    recipients: tuple[Recipient, ...] = ()
+
+
+POLICE = Organisation("Polisen", "polisen", emails=("polisen@gotland.example",))
+SOCIAL = Organisation("Socialtjänsten", "socialtjansten", emails=("social@gotland.example",))
+HOTELS = Organisation("Gotlands förenade besöksnäring", "besoksnaring")  # no address
+
+PLAN = Plan(
+    id="gotland-2024",
+    title="Åtgärdsplan 2024 - brottsförebyggande insatser",
+    date=date(2024, 5, 6),
+    year=2024,
+    timezone="Europe/Stockholm",
+    actions=(),
+)
+ACTION = Action(
+    id="krogar-mot-knark",
+    area="1 Narkotika",
+    problem_area="1.1 Kriminella nätverk",
+    problem="Inkomster från narkotikaförsäljning bidrar till nätverkens tillväxt.",
+    cause="Nätverk försörjer sig på narkotikaförsäljning och utnyttjar unga.",
+    goal="Störa den kriminella ekonomin i krogmiljö.",
+    measure="Implementera metoden Krogar mot knark.",
+    who="Polisen, Socialtjänsten, Gotlands förenade besöksnäring",
+    when="Diplomeringsklart juni 2024 (preliminärt)",
+)
+
+
+def planned(
+    *, due: date = DUE, tentative: bool = True, action: Action = ACTION, label: str = "Klart"
+) -> PlannedMilestone:
+    milestone = Milestone(label, due.replace(day=1), due, due, tentative, action.when)
+    return PlannedMilestone(PLAN, action, 1, milestone, (POLICE, SOCIAL, HOTELS))
+
+
+def reminder(item: PlannedMilestone | None = None, lead: int = 7) -> Reminder:
+    item = item or planned()
+    return Reminder(f"{item.key}/{lead}d", item, timedelta(days=lead), NOW)
+
+
+POLICE_RECIPIENT = Recipient("polisen@gotland.example", "Polisen")
+COORDINATOR = Recipient("samordnare@gotland.example", "Gotlands förenade besöksnäring", True)
+
+
+def stand_in_calendar(item: PlannedMilestone, settings: Settings) -> bytes:
+    """What the feed's one-event calendar looks like, for tests of composing alone."""
+    return (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//SV\r\nMETHOD:PUBLISH\r\n"
+        f"BEGIN:VEVENT\r\nUID:{item.key}@test\r\nDTSTAMP:20240506T000000Z\r\n"
+        f"DTSTART;VALUE=DATE:{item.milestone.due:%Y%m%d}\r\nSUMMARY:Delmål\r\n"
+        "END:VEVENT\r\nEND:VCALENDAR\r\n"
+    ).encode()
+
+
+@pytest.fixture(scope="module")
+def composer() -> Composer:
+    return Composer.load(TEMPLATES, calendar=stand_in_calendar)
+
+
+@pytest.fixture
+def settings() -> Settings:
+    # Defaults only, whatever NOTIFIER_* the environment holds.
+    return Settings.model_construct()
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def parsed(message: EmailMessage) -> EmailMessage:
+    """The message as a recipient's client reads it: from the bytes that go on the wire."""
+    result = message_from_bytes(message_bytes(message), policy=default_policy)
+    assert isinstance(result, EmailMessage)
+    return result
+
+
+def parts(message: EmailMessage) -> tuple[str, str]:
+    """(text, html) bodies, decoded; the HTML as markup, entities and all."""
+    received = parsed(message)
+    text = received.get_body(("plain",))
+    html = received.get_body(("html",))
+    assert text is not None and html is not None
+    return text.get_content(), html.get_content()
+
+
+def assert_email_contains(message: EmailMessage, fragment: str) -> None:
+    """The fragment is in BOTH the plain text and the HTML part (as the reader sees it)."""
+    text, markup = parts(message)
+    html = unescape(markup)
+    assert fragment in text, f"{fragment!r} not in the text part:\n{text}"
+    assert fragment in html, f"{fragment!r} not in the HTML part:\n{html}"
+
+
+def assert_email_lacks(message: EmailMessage, fragment: str) -> None:
+    text, markup = parts(message)
+    assert fragment not in text
+    assert fragment not in unescape(markup)
+
+
+def assert_valid_email(message: EmailMessage) -> EmailMessage:
+    """Multipart text + HTML in UTF-8, 7-bit on the wire, RFC 3834 and Outlook headers set."""
+    raw = message_bytes(message)
+    assert raw.isascii(), "everything on the wire is 7-bit (RFC 2047 headers, QP bodies)"
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+    received = parsed(message)
+    assert received.is_multipart()
+    assert received["MIME-Version"] == "1.0"
+    assert received["Auto-Submitted"] == "auto-generated"
+    assert received["X-Auto-Response-Suppress"] == "All"
+    assert re.fullmatch(r"<[0-9a-f]{32}@[a-z0-9.-]+>", received["Message-ID"])
+    assert parsedate_to_datetime(received["Date"]) is not None
+    alternative = next(
+        p for p in received.walk() if p.get_content_type() == "multipart/alternative"
+    )
+    kinds = [p.get_content_type() for p in alternative.iter_parts()]
+    assert kinds == ["text/plain", "text/html"]
+    for part in alternative.iter_parts():
+        assert part.get_content_charset() == "utf-8"
+        assert part.get_content().strip()
+    for part in received.walk():
+        assert not part.defects, part.defects
+    return received
+
+
+# --- the reminder ----------------------------------------------------------------------------
+
+
+def test_a_reminder_is_multipart_text_and_html_with_the_milestone_attached(composer, settings):
+    message = composer.reminder(reminder(), POLICE_RECIPIENT, NOW, settings)
+    received = assert_valid_email(message)
+    assert received.get_content_type() == "multipart/mixed"
+    attachment = next(received.iter_attachments())
+    assert attachment.get_content_type() == "text/calendar"
+    assert attachment.get_param("method") == "PUBLISH"
+    assert attachment.get_param("charset") == "UTF-8"
+    assert attachment.get_content_disposition() == "attachment"
+    assert attachment.get_filename() == "gotland-2024-krogar-mot-knark-1.ics"
+    assert attachment.get_payload(decode=True) == stand_in_calendar(planned(), settings)
+
+
+@pytest.mark.parametrize(
+    "fragment",
+    ["om 7 dagar", "Preliminärt", "söndag 30 juni 2024", "Klart om 7 dagar"],
+)
+def test_a_reminder_says_what_is_due_when_and_how_long_is_left_in_both_parts(
+    composer, settings, fragment
+):
+    message = composer.reminder(reminder(), POLICE_RECIPIENT, NOW, settings)
+    assert_email_contains(message, fragment)
+
+
+@pytest.mark.parametrize(
+    ("days", "words"),
+    [(0, "i dag"), (1, "i morgon"), (2, "om 2 dagar"), (30, "om 30 dagar"), (-1, "i går")],
+)
+def test_a_reminder_counts_days_to_the_due_date_in_swedish(composer, settings, days, words):
+    item = planned(due=NOW.date() + timedelta(days=days))
+    message = composer.reminder(reminder(item), POLICE_RECIPIENT, NOW, settings)
+    assert_email_contains(message, f"Klart {words}")
+    assert words in str(parsed(message)["Subject"])
+
+
+def test_a_reminder_shows_the_action_with_cause_goal_plan_and_everyone_who_shares_it(
+    composer, settings
+):
+    message = composer.reminder(reminder(), POLICE_RECIPIENT, NOW, settings)
+    for fragment in (
+        ACTION.measure,
+        ACTION.cause,
+        ACTION.goal,
+        ACTION.when,
+        PLAN.title,
+        "1 Narkotika – 1.1 Kriminella nätverk",
+        "Polisen, Socialtjänsten och Gotlands förenade besöksnäring",
+        "1–30 juni 2024",
+    ):
+        assert_email_contains(message, fragment)
+
+
+def test_a_firm_milestone_is_not_called_preliminary(composer, settings):
+    message = composer.reminder(reminder(planned(tentative=False)), POLICE_RECIPIENT, NOW, settings)
+    assert_email_lacks(message, "Preliminärt")
+    assert "preliminärt" not in str(parsed(message)["Subject"])
+
+
+def test_a_reminder_points_to_the_organisations_own_calendar_feed(composer, settings):
+    message = composer.reminder(reminder(), POLICE_RECIPIENT, NOW, settings)
+    assert_email_contains(message, "http://127.0.0.1:8080/calendar/polisen.ics")
+
+
+def test_with_secret_feed_tokens_the_email_sends_people_to_the_coordinator_for_the_address(
+    composer, settings
+):
+    secret = settings.model_copy(update={"feeds": FeedSettings(tokens=True)})
+    message = composer.reminder(reminder(), POLICE_RECIPIENT, NOW, secret)
+    assert_email_lacks(message, "/calendar")
+    assert_email_contains(message, "får du av Samordnare brottsförebyggande arbete")
+
+
+def test_an_organisation_without_address_reaches_the_coordinator_with_a_note_saying_so(
+    composer, settings
+):
+    message = composer.reminder(reminder(), COORDINATOR, NOW, settings)
+    received = parsed(message)
+    assert received["To"].addresses[0].addr_spec == "samordnare@gotland.example"
+    assert_email_contains(message, "Till samordnaren")
+    assert_email_contains(
+        message, "Gotlands förenade besöksnäring har ingen e-postadress i adresslistan"
+    )
+    plain = composer.reminder(reminder(), POLICE_RECIPIENT, NOW, settings)
+    assert_email_lacks(plain, "Till samordnaren")
+
+
+def test_headers_name_sender_recipient_reply_address_and_the_moment_of_sending(composer, settings):
+    received = parsed(composer.reminder(reminder(), POLICE_RECIPIENT, NOW, settings))
+    sender = received["From"].addresses[0]
+    assert (sender.display_name, sender.addr_spec) == (
+        "Åtgärdsplanen – påminnelser",
+        "notifier@gotland.example",
+    )
+    to = received["To"].addresses[0]
+    assert (to.display_name, to.addr_spec) == ("Polisen", "polisen@gotland.example")
+    reply = received["Reply-To"].addresses[0]
+    assert reply.addr_spec == "samordnare@gotland.example"
+    assert received["Date"] == format_datetime(NOW)
+    assert parsedate_to_datetime(received["Date"]) == NOW
+
+
+def test_reply_to_is_the_configured_address_when_there_is_one(composer, settings):
+    custom = settings.model_copy(update={"mail": MailSettings(reply_to="svar@gotland.example")})
+    received = parsed(composer.reminder(reminder(), POLICE_RECIPIENT, NOW, custom))
+    assert received["Reply-To"].addresses[0].addr_spec == "svar@gotland.example"
+
+
+def test_the_subject_carries_swedish_letters_encoded_by_rfc_2047(composer, settings):
+    message = composer.reminder(reminder(), POLICE_RECIPIENT, NOW, settings)
+    raw = message_bytes(message).decode("ascii")
+    assert "=?utf-8?" in raw.split("\r\n\r\n", 1)[0]
+    subject = str(parsed(message)["Subject"])
+    assert subject.startswith("Påminnelse: Klart om 7 dagar (preliminärt) – ")
+    assert "Krogar mot knark" in subject
+
+
+# --- identity --------------------------------------------------------------------------------
+
+
+def test_the_same_message_composed_twice_is_the_same_bytes(composer, settings):
+    first = composer.reminder(reminder(), POLICE_RECIPIENT, NOW, settings)
+    second = composer.reminder(reminder(), POLICE_RECIPIENT, NOW, settings)
+    assert message_bytes(first) == message_bytes(second)
+
+
+def test_the_message_id_depends_on_reminder_and_recipient_only(composer, settings):
+    first = composer.reminder(reminder(), POLICE_RECIPIENT, NOW, settings)
+    later = composer.reminder(reminder(), POLICE_RECIPIENT, NOW + timedelta(hours=5), settings)
+    other = composer.reminder(
+        reminder(), Recipient("social@gotland.example", "Socialtjänsten"), NOW, settings
+    )
+    other_lead = composer.reminder(reminder(lead=1), POLICE_RECIPIENT, NOW, settings)
+    assert first["Message-ID"] == later["Message-ID"]
+    assert first["Message-ID"] == message_id(
+        "gotland-2024/krogar-mot-knark/1/7d", "polisen@gotland.example", settings
+    )
+    assert len({first["Message-ID"], other["Message-ID"], other_lead["Message-ID"]}) == 3
+    assert first["Message-ID"].endswith("@gotland.example>")
+
+
+def test_the_coordinator_standing_in_for_two_organisations_gets_two_distinct_messages(
+    composer, settings
+):
+    stand_in = Recipient("samordnare@gotland.example", "Skolan", True)
+    first = composer.reminder(reminder(), COORDINATOR, NOW, settings)
+    second = composer.reminder(reminder(), stand_in, NOW, settings)
+    assert first["Message-ID"] != second["Message-ID"]
+
+
+def test_a_message_needs_an_aware_moment(composer, settings):
+    with pytest.raises(ValueError, match="timezone-aware"):
+        composer.reminder(reminder(), POLICE_RECIPIENT, NOW.replace(tzinfo=None), settings)
+
+
+# --- plan text cannot break the message ------------------------------------------------------
+
+
+def test_plan_text_is_escaped_in_html_and_kept_verbatim_in_text(composer, settings):
+    hostile = replace(ACTION, measure='Åtgärd <script>alert("x")</script> & <b>fet</b>')
+    message = composer.reminder(reminder(planned(action=hostile)), POLICE_RECIPIENT, NOW, settings)
+    text, html = parts(message)
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; &lt;b&gt;fet&lt;/b&gt;" in html
+    assert '<script>alert("x")</script> & <b>fet</b>' in text
+
+
+def test_line_breaks_in_plan_text_never_create_a_header(composer, settings):
+    hostile = replace(
+        ACTION,
+        measure="Krogar mot knark\r\nBcc: evil@example.com\nX-Injected: yes\r\n\r\nbody",
+    )
+    item = replace(planned(action=hostile), organisations=(POLICE,))
+    recipient = Recipient("polisen@gotland.example", "Polisen\r\nCc: evil@example.com")
+    received = parsed(composer.reminder(reminder(item), recipient, NOW, settings))
+    assert set(received.keys()) == HEADERS
+    assert "Bcc" not in received and "Cc" not in received
+    assert "\n" not in str(received["Subject"])
+    assert "Bcc: evil@example.com" in str(received["Subject"])  # harmless text on one line
+    assert received["To"].addresses[0].display_name == "Polisen Cc: evil@example.com"
+
+
+@hypothesis_settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(text=st.text(min_size=1, max_size=200))
+def test_no_plan_text_whatsoever_adds_or_breaks_a_header(composer, settings, text):
+    hostile = replace(ACTION, measure=text, goal=text)
+    item = replace(planned(action=hostile, label=text), organisations=(POLICE,))
+    message = composer.reminder(reminder(item), Recipient("p@gotland.example", text), NOW, settings)
+    received = parsed(message)
+    assert set(received.keys()) == HEADERS
+    assert received["To"].addresses[0].addr_spec == "p@gotland.example"
+    assert received["Auto-Submitted"] == "auto-generated"
+
+
+# --- the other kinds -------------------------------------------------------------------------
+
+
+def test_a_due_notice_tells_the_coordinator_what_fell_due_and_whom_to_ask(composer, settings):
+    coordinator = Recipient("samordnare@gotland.example", "")
+    message = composer.due_notice(planned(), coordinator, NOW + timedelta(days=8), settings)
+    assert_valid_email(message)
+    assert_email_contains(message, "i går, söndag 30 juni 2024")
+    assert_email_contains(message, "Polisen: polisen@gotland.example")
+    assert_email_contains(message, "Gotlands förenade besöksnäring: ")
+    assert_email_contains(message, "ingen e-postadress i adresslistan")
+    assert_email_contains(message, "Preliminärt")
+    assert str(parsed(message)["Subject"]).startswith("Att följa upp: Klart 30 juni 2024")
+
+
+def test_a_changed_date_shows_old_and_new_date_and_attaches_the_new_event(composer, settings):
+    item = planned(due=date(2024, 8, 15), tentative=False)
+    message = composer.changed(item, DUE, POLICE_RECIPIENT, NOW, settings)
+    received = assert_valid_email(message)
+    assert_email_contains(message, "torsdag 15 augusti 2024")
+    assert_email_contains(message, "söndag 30 juni 2024")
+    assert_email_contains(message, "skjutits upp")
+    assert_email_contains(message, "upp till ett dygn")
+    assert str(received["Subject"]).startswith(
+        "Nytt datum: Klart 15 augusti 2024 (tidigare 30 juni 2024)"
+    )
+    assert next(received.iter_attachments()).get_content_type() == "text/calendar"
+    earlier = composer.changed(planned(due=date(2024, 6, 1)), DUE, POLICE_RECIPIENT, NOW, settings)
+    assert_email_contains(earlier, "tidigarelagts")
+
+
+def test_the_digest_lists_upcoming_overdue_unreadable_and_failed(composer, settings):
+    data = DigestData(
+        start=date(2024, 6, 24),
+        end=date(2024, 7, 21),
+        upcoming=[planned(due=date(2024, 7, 10), tentative=False), planned()],
+        overdue=[planned(due=date(2024, 6, 10), tentative=False)],
+        unreadable=["gotland-2024, åtgärd 'x': 'Löpande' anger ingen tid"],
+        failed=[("polisen@gotland.example", "gotland-2024/x/1/7d", "550 5.1.1 No such user")],
+    )
+    coordinator = Recipient("samordnare@gotland.example", "")
+    message = composer.digest(data, coordinator, NOW, settings)
+    received = assert_valid_email(message)
+    assert received.get_content_type() == "multipart/alternative"  # nothing to attach
+    assert str(received["Subject"]) == (
+        "Veckoöversikt 24 juni 2024 – 21 juli 2024: 2 kommande, 1 passerade, 1 ej skickade"
+    )
+    for fragment in (
+        "Kommande delmål (2)",
+        "Passerade delmål (1)",
+        "30 juni 2024",
+        "10 juli 2024",
+        "för 13 dagar sedan",
+        "Preliminärt",
+        "'Löpande' anger ingen tid",
+        "polisen@gotland.example (gotland-2024/x/1/7d): 550 5.1.1 No such user",
+        "http://127.0.0.1:8080/calendar.ics",
+    ):
+        assert_email_contains(message, fragment)
+    text, _ = parts(message)
+    assert text.index("30 juni 2024") < text.index("10 juli 2024"), "sorted by due date"
+
+
+def test_an_empty_digest_says_there_is_nothing(composer, settings):
+    data = DigestData(
+        start=date(2024, 6, 24), end=date(2024, 7, 21), failed=[Failure("a", "b", "c")]
+    )
+    message = composer.digest(data, Recipient("samordnare@gotland.example", ""), NOW, settings)
+    assert_email_contains(message, "Inga delmål under perioden.")
+    assert_email_lacks(message, "Kunde inte läsas")
+
+
+@pytest.mark.parametrize("kind", ["reminder", "due", "changed", "digest"])
+def test_every_kind_of_email_is_valid_multipart_utf8(composer, settings, kind):
+    item = planned()
+    message = {
+        "reminder": lambda: composer.reminder(reminder(item), POLICE_RECIPIENT, NOW, settings),
+        "due": lambda: composer.due_notice(item, POLICE_RECIPIENT, NOW, settings),
+        "changed": lambda: composer.changed(item, DUE, POLICE_RECIPIENT, NOW, settings),
+        "digest": lambda: composer.digest(
+            DigestData(NOW.date(), NOW.date() + timedelta(weeks=4), upcoming=[item]),
+            POLICE_RECIPIENT,
+            NOW,
+            settings,
+        ),
+    }[kind]()
+    assert_valid_email(message)
+
+
+def test_the_attachment_is_the_feeds_own_event_with_the_same_uid(settings):
+    feed = pytest.importorskip("notifier.feed")
+    icalendar = pytest.importorskip("icalendar")
+    message = Composer.load(TEMPLATES).reminder(reminder(), POLICE_RECIPIENT, NOW, settings)
+    attachment = next(parsed(message).iter_attachments())
+    calendar = icalendar.Calendar.from_ical(attachment.get_payload(decode=True))
+    events = calendar.walk("VEVENT")
+    assert calendar["METHOD"] == "PUBLISH"
+    assert [str(e["UID"]) for e in events] == [feed.milestone_uid(planned())]
+
+
+# --- templates are checked when they load ----------------------------------------------------
+
+
+@pytest.fixture
+def templates(tmp_path: Path) -> Path:
+    folder = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, folder)
+    return folder
+
+
+def _break_line(path: Path, line: int, text: str) -> None:
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines.insert(line - 1, text + "\n")
+    path.write_text("".join(lines), encoding="utf-8")
+
+
+def test_the_shipped_templates_load():
+    assert Composer.load(TEMPLATES, calendar=stand_in_calendar).folder == TEMPLATES
+
+
+def test_a_template_syntax_error_names_the_file_and_line(templates):
+    _break_line(templates / "reminder.txt", 4, "{% if m.tentative %}oavslutat")
+    with pytest.raises(UserError) as caught:
+        Composer.load(templates)
+    assert f"{templates / 'reminder.txt'}:" in caught.value.message
+    assert re.search(r"reminder\.txt:\d+: .*(endif|end of template)", caught.value.message)
+
+
+def test_an_undefined_variable_names_the_template_and_line(templates):
+    _break_line(templates / "due.html", 7, "<p>{{ m.duedate }}</p>")
+    _break_line(templates / "digest.subject.txt", 1, "{{ antal }}")
+    with pytest.raises(UserError) as caught:
+        Composer.load(templates)
+    message = caught.value.message
+    assert f"{templates / 'due.html'}:7: " in message
+    assert "duedate" in message
+    assert f"{templates / 'digest.subject.txt'}:1: " in message
+    assert "'antal' is undefined" in message
+
+
+def test_a_variable_only_used_for_tentative_milestones_is_checked_too(templates):
+    _break_line(templates / "reminder.txt", 2, "{% if m.tentative %}{{ m.osäker }}{% endif %}")
+    with pytest.raises(UserError, match=r"reminder\.txt:2: .*osäker"):
+        Composer.load(templates)
+
+
+def test_a_missing_template_is_named(templates):
+    (templates / "changed.html").unlink()
+    with pytest.raises(UserError, match=r"changed\.html: missing"):
+        Composer.load(templates)
+
+
+def test_a_missing_template_folder_is_named(tmp_path):
+    with pytest.raises(UserError, match="no such template folder"):
+        Composer.load(tmp_path / "nowhere")
+
+
+# --- small helpers ---------------------------------------------------------------------------
+
+
+def test_header_text_collapses_line_breaks_and_controls_to_single_spaces():
+    assert header_text("a\r\nb\n\tc\x00d\u2028e  f ") == "a b c d e f"
+
+
+def test_long_action_texts_are_shortened_at_a_word_for_subjects():
+    text = "Implementera metod för strukturerad samverkan kring unga med normbrytande beteende"
+    short = shorten(text, 40)
+    assert short.endswith("…") and len(short) <= 40
+    assert short == "Implementera metod för strukturerad…"
+
+
+def test_swedish_dates_lists_and_relative_days():
+    assert swedish_date(date(2024, 6, 30)) == "30 juni 2024"
+    assert swedish_list(["A", "B", "C"]) == "A, B och C"
+    assert swedish_list(["A"]) == "A"
+    assert relative_days(date(2024, 6, 20), date(2024, 6, 23)) == "för 3 dagar sedan"
+
+
+def test_a_coordinator_name_with_swedish_letters_survives_the_headers(composer, settings):
+    named = settings.model_copy(
+        update={"coordinator": CoordinatorSettings(name="Åsa Öberg", email="asa@gotland.example")}
+    )
+    received = parsed(composer.reminder(reminder(), COORDINATOR, NOW, named))
+    assert received["To"].addresses[0].display_name == "Åsa Öberg"
+    assert received["Reply-To"].addresses[0].display_name == "Åsa Öberg"
