@@ -1,0 +1,726 @@
+"""Milestones -> iCalendar feeds: the whole plan, each plan, each organisation.
+
+Pure: no files, no clock. The caller passes ``now`` and the feed history (what each event
+looked like when last published), and gets the feeds and the new history back.
+
+Identity: a milestone's UID comes from plan id, action id and ordinal, so it survives edits,
+restarts and reordering. SEQUENCE, LAST-MODIFIED and DTSTAMP come from the history and move
+only when the event's content changes, so a rebuild with unchanged content gives the same
+bytes (and the same ETag): subscribers download nothing new and see no phantom updates.
+
+Every event is rendered once with ``icalendar`` and the same bytes go into every feed that
+holds it (whole, plan, organisation), so an event looks identical wherever it appears.
+"""
+
+from __future__ import annotations
+
+import calendar as _calendar
+import hashlib
+import json
+import unicodedata
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from types import MappingProxyType
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date
+from icalendar import Calendar, Event, Timezone, TimezoneDaylight, TimezoneStandard, vDuration
+
+from notifier.catalog import Catalog
+from notifier.config import Settings, parse_duration
+from notifier.model import Organisation, Plan, PlannedMilestone
+
+WHOLE = "calendar"
+"""Name of the feed with every milestone of every plan (served as /calendar.ics)."""
+
+PRODID = "-//notifier//Åtgärdsplan påminnelser//SV"
+UID_DOMAIN = "notifier"
+
+# Bump when the rendering of an event changes in a way subscribers should see: every
+# event's digest changes with it, so SEQUENCE and LAST-MODIFIED move once for all.
+RENDER_VERSION = "1"
+
+HISTORY_VERSION = 1
+
+FeedKind = Literal["all", "plan", "organisation"]
+
+_SUMMARY_MEASURE_CHARS = 60
+_SUMMARY_MAX_ORGANISATIONS = 3
+
+
+# --- identity -------------------------------------------------------------------------------
+
+
+def milestone_uid(planned: PlannedMilestone) -> str:
+    """'gotland-2024.sig.1@notifier': stable across edits, restarts and reorderings.
+
+    Ids may contain '-', so the parts are joined with '.', which ids never contain;
+    'a-b' + 'c' and 'a' + 'b-c' then cannot collide. The domain part is a constant, not the
+    host name, so moving the service to another host does not duplicate every event.
+    """
+    return f"{planned.plan.id}.{planned.action.id}.{planned.ordinal}@{UID_DOMAIN}"
+
+
+def feed_path(name: str, token: str | None = None) -> str:
+    """URL path (without leading '/') and file path of a feed, the same for both.
+
+    'calendar.ics', 'calendar/<name>.ics', or with a token 'calendar/<token>/<name>.ics'.
+    """
+    if token is not None:
+        return f"calendar/{token}/{name}.ics"
+    return "calendar.ics" if name == WHOLE else f"calendar/{name}.ics"
+
+
+# --- history --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """What an event looked like when last published."""
+
+    digest: str
+    sequence: int
+    last_modified: datetime
+
+
+@dataclass(frozen=True)
+class FeedRecord:
+    """A feed's bytes digest and since when it has had them (HTTP Last-Modified)."""
+
+    digest: str
+    last_modified: datetime
+
+
+@dataclass(frozen=True)
+class History:
+    """Per UID and per feed name: the state needed to keep stamps stable across rebuilds.
+
+    Records of events that left the plan are kept: if the event comes back, its SEQUENCE
+    continues instead of starting again at 0 below what subscribers have already seen.
+    """
+
+    events: Mapping[str, EventRecord] = field(default_factory=dict)
+    feeds: Mapping[str, FeedRecord] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": HISTORY_VERSION,
+            "events": {
+                uid: {
+                    "digest": r.digest,
+                    "sequence": r.sequence,
+                    "last_modified": _iso(r.last_modified),
+                }
+                for uid, r in sorted(self.events.items())
+            },
+            "feeds": {
+                name: {"digest": r.digest, "last_modified": _iso(r.last_modified)}
+                for name, r in sorted(self.feeds.items())
+            },
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> History:
+        """Inverse of to_json; ValueError/KeyError/TypeError on malformed data."""
+        if data.get("version") != HISTORY_VERSION:
+            raise ValueError(f"unknown feed history version {data.get('version')!r}")
+        events = {
+            str(uid): EventRecord(
+                str(item["digest"]), int(item["sequence"]), _parse_iso(item["last_modified"])
+            )
+            for uid, item in data.get("events", {}).items()
+        }
+        feeds = {
+            str(name): FeedRecord(str(item["digest"]), _parse_iso(item["last_modified"]))
+            for name, item in data.get("feeds", {}).items()
+        }
+        return cls(events, feeds)
+
+
+def _stamp(now: datetime) -> datetime:
+    """UTC, whole seconds: iCalendar DATE-TIME and HTTP dates carry no fractions."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    return now.astimezone(UTC).replace(microsecond=0)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_iso(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+def advance_history(
+    history: History, catalog: Catalog, settings: Settings, now: datetime
+) -> History:
+    """New event records: changed content gets sequence + 1 and ``now``; new UIDs get 0 and ``now``.
+
+    Unchanged events keep their record exactly, which is what makes rebuilds byte-identical.
+    Feed records are left as they are (see ``refresh``).
+    """
+    return _advance(history, _contents(catalog, settings), now)
+
+
+def _contents(catalog: Catalog, settings: Settings) -> dict[str, EventContent]:
+    return {milestone_uid(m): event_content(m, settings) for m in catalog.milestones}
+
+
+def _advance(history: History, contents: Mapping[str, EventContent], now: datetime) -> History:
+    stamp = _stamp(now)
+    events = dict(history.events)
+    for uid, content in contents.items():
+        digest = content.digest
+        old = events.get(uid)
+        if old is None:
+            events[uid] = EventRecord(digest, 0, stamp)
+        elif old.digest != digest:
+            events[uid] = EventRecord(digest, old.sequence + 1, stamp)
+    return History(events, dict(history.feeds))
+
+
+# --- event content ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EventContent:
+    """Everything of an event that subscribers see, apart from the stamps."""
+
+    uid: str
+    summary: str
+    description: str
+    start: date
+    end: date  # exclusive, as DTEND of an all-day event is
+    status: str
+    categories: tuple[str, ...]
+    url: str
+
+    @property
+    def digest(self) -> str:
+        data = {
+            "render": RENDER_VERSION,
+            "uid": self.uid,
+            "summary": self.summary,
+            "description": self.description,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "status": self.status,
+            "categories": list(self.categories),
+            "url": self.url,
+        }
+        text = json.dumps(data, ensure_ascii=False, sort_keys=True)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@lru_cache(maxsize=4096)
+def swedish_date(day: date) -> str:
+    """'1 november 2024'. Cached: a plan has few distinct dates and Babel is not free."""
+    return format_date(day, "d MMMM y", locale="sv")
+
+
+def _text(value: str) -> str:
+    # NFC, so 'å' is one code point and the folding can never separate 'a' from its ring.
+    return unicodedata.normalize("NFC", value).strip()
+
+
+def _shorten(text: str, limit: int) -> str:
+    """Cut at a word boundary with '…', so a month view shows the start of the action."""
+    text = " ".join(text.split()).rstrip(".")
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0]
+    if cut.count("(") > cut.count(")"):
+        # Half a parenthesis reads worse than none: drop the unfinished aside.
+        cut = cut[: cut.rfind("(")]
+    return cut.rstrip(",;:–-. ") + "…"
+
+
+def _organisation_names(organisations: Sequence[Organisation], who: str) -> str:
+    if not organisations:
+        return _text(who)
+    return ", ".join(o.name for o in organisations)
+
+
+def _summary(planned: PlannedMilestone) -> str:
+    """'Utbildning: Implementera metoden Krogar mot knark – Regionstyrelseförvaltningen, …'.
+
+    What is due first (a month view shows only the first words), then who answers for it.
+    """
+    milestone = planned.milestone
+    what = _shorten(_text(planned.action.measure), _SUMMARY_MEASURE_CHARS)
+    label = _text(milestone.label or "")
+    if label and not what.casefold().startswith(label.casefold()):
+        what = f"{label}: {what}"
+    if milestone.tentative:
+        what = f"Preliminärt – {what}"
+    names = [o.name for o in planned.organisations]
+    if len(names) > _SUMMARY_MAX_ORGANISATIONS:
+        who = ", ".join(names[:2]) + " m.fl."
+    else:
+        who = ", ".join(names)
+    return f"{what} – {who}" if who else what
+
+
+def _window(planned: PlannedMilestone) -> str:
+    milestone = planned.milestone
+    if milestone.start is None:
+        return f"senast {swedish_date(milestone.end)}"
+    if milestone.start == milestone.end:
+        return swedish_date(milestone.end)
+    return f"{swedish_date(milestone.start)} – {swedish_date(milestone.end)}"
+
+
+def _description(planned: PlannedMilestone) -> str:
+    plan, action, milestone = planned.plan, planned.action, planned.milestone
+    due = swedish_date(milestone.due)
+    lines = [f"Delmål: {_text(milestone.label)}"] if milestone.label else []
+    lines += [
+        f"Datum: {due} (preliminärt)" if milestone.tentative else f"Datum: {due}",
+        f"Tidsfönster: {_window(planned)}",
+        f"När? (i planen): {_text(action.when) or '–'}",
+        f"Ansvariga: {_organisation_names(planned.organisations, action.who)}",
+        "",
+        f"Åtgärd: {_text(action.measure)}",
+        f"Mål: {_text(action.goal) or '–'}",
+        f"Orsak: {_text(action.cause) or '–'}",
+    ]
+    if action.problem:
+        lines.append(f"Problem: {_text(action.problem)}")
+    area = " – ".join(_text(part) for part in (action.area, action.problem_area) if part)
+    if area:
+        lines.append(f"Område: {area}")
+    lines += [
+        "",
+        f"Plan: {_text(plan.title)} (daterad {swedish_date(plan.date)})",
+        "Påminnelser kommer med e-post; kalendern är en översikt.",
+    ]
+    return "\n".join(lines)
+
+
+def _category(area: str) -> str:
+    """'1 Narkotika' -> 'Narkotika': the heading number means nothing in a calendar."""
+    words = _text(area).split(" ", 1)
+    if len(words) == 2 and words[0].replace(".", "").isdigit():
+        return words[1]
+    return _text(area)
+
+
+def event_content(planned: PlannedMilestone, settings: Settings) -> EventContent:
+    due = planned.milestone.due
+    categories = (_category(planned.action.area),) if planned.action.area else ()
+    return EventContent(
+        uid=milestone_uid(planned),
+        summary=_summary(planned),
+        description=_description(planned),
+        start=due,
+        end=due + timedelta(days=1),
+        status="TENTATIVE" if planned.milestone.tentative else "CONFIRMED",
+        categories=categories,
+        url=settings.feeds.url,
+    )
+
+
+@lru_cache(maxsize=1 << 15)
+def _event_bytes(content: EventContent, record: EventRecord) -> bytes:
+    """One VEVENT, rendered. Memoised: a rebuild re-renders only events whose content or
+    stamps changed (rendering dominates the build time of a large plan)."""
+    event = Event()
+    event.add("uid", content.uid)
+    # DTSTAMP = LAST-MODIFIED: for a published (not scheduled) calendar DTSTAMP is when the
+    # information was last revised; tying it to the content keeps rebuilds byte-identical.
+    event.add("dtstamp", record.last_modified)
+    event.add("last-modified", record.last_modified)
+    event.add("sequence", record.sequence)
+    # date objects give VALUE=DATE; DTEND is exclusive, so a one-day event ends the day after.
+    event.add("dtstart", content.start)
+    event.add("dtend", content.end)
+    event.add("summary", content.summary)
+    event.add("description", content.description)
+    if content.categories:
+        event.add("categories", list(content.categories))
+    event.add("status", content.status)
+    event.add("class", "PUBLIC")
+    # Deadlines must not block anyone's free/busy time.
+    event.add("transp", "TRANSPARENT")
+    event.add("x-microsoft-cdo-busystatus", "FREE")
+    event.add("x-microsoft-cdo-intendedstatus", "FREE")
+    event.add("x-microsoft-cdo-alldayevent", "TRUE")
+    if content.url:
+        event.add("url", content.url)
+    return event.to_ical()
+
+
+# --- time zones -----------------------------------------------------------------------------
+
+_WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+
+
+@dataclass(frozen=True)
+class _Transition:
+    local: datetime  # wall-clock time of the change, in the offset before it
+    offset_from: timedelta
+    offset_to: timedelta
+    name: str
+    daylight: bool
+
+
+def _transitions(zone: ZoneInfo, year: int) -> list[_Transition]:
+    """Offset changes of a zone in a year, found by sampling (zoneinfo exposes no rules)."""
+    found = []
+    day = datetime(year, 1, 1, tzinfo=UTC)
+    end = datetime(year + 1, 1, 1, tzinfo=UTC)
+    while day < end:
+        nxt = day + timedelta(days=1)
+        if day.astimezone(zone).utcoffset() != nxt.astimezone(zone).utcoffset():
+            step = day
+            while step < nxt:
+                after = step + timedelta(minutes=15)
+                before_offset = step.astimezone(zone).utcoffset() or timedelta(0)
+                after_local = after.astimezone(zone)
+                if before_offset != after_local.utcoffset():
+                    found.append(
+                        _Transition(
+                            local=(after + before_offset).replace(tzinfo=None),
+                            offset_from=before_offset,
+                            offset_to=after_local.utcoffset() or timedelta(0),
+                            name=after_local.tzname() or "",
+                            daylight=bool(after_local.dst()),
+                        )
+                    )
+                step = after
+        day = nxt
+    return found
+
+
+def _nth(day: date) -> int:
+    """Which weekday of its month: 1..4, or -1 for the last one."""
+    last = _calendar.monthrange(day.year, day.month)[1]
+    return -1 if day.day + 7 > last else (day.day - 1) // 7 + 1
+
+
+def _rule_date(year: int, month: int, weekday: int, nth: int) -> date:
+    days = [
+        d
+        for d in range(1, _calendar.monthrange(year, month)[1] + 1)
+        if date(year, month, d).weekday() == weekday
+    ]
+    return date(year, month, days[nth if nth < 0 else nth - 1])
+
+
+def _rule_holds(zone: ZoneInfo, first: _Transition, second: _Transition, year: int) -> bool:
+    """The yearly rule read from ``year`` also describes the next few years."""
+    for later in range(year + 1, year + 5):
+        actual = _transitions(zone, later)
+        if len(actual) != 2:
+            return False
+        for rule, seen in zip((first, second), actual, strict=True):
+            expected = _rule_date(later, rule.local.month, rule.local.weekday(), _nth(rule.local))
+            if seen.local.date() != expected or seen.local.time() != rule.local.time():
+                return False
+    return True
+
+
+@lru_cache(maxsize=32)
+def vtimezone(tzid: str, year: int) -> bytes:
+    """A VTIMEZONE with yearly RRULEs, as Outlook reads them (it misreads long RDATE lists).
+
+    The rule is read from the zone's changes in ``year`` and checked against the following
+    years; a zone without daylight saving gets one STANDARD observance. Only a zone whose
+    rules do not fit a yearly rule falls back to icalendar's exact RDATE-based component.
+    """
+    zone = ZoneInfo(tzid)
+    changes = _transitions(zone, year)
+    timezone = Timezone()
+    timezone.add("tzid", tzid)
+    if not changes:
+        moment = datetime(year, 1, 1, 12, tzinfo=UTC).astimezone(zone)
+        offset = moment.utcoffset() or timedelta(0)
+        standard = TimezoneStandard()
+        # Observance starts are local wall-clock times: floating by definition.
+        standard.add("dtstart", datetime(1970, 1, 1))  # noqa: DTZ001
+        standard.add("tzoffsetfrom", offset)
+        standard.add("tzoffsetto", offset)
+        standard.add("tzname", moment.tzname() or tzid)
+        timezone.add_component(standard)
+        return timezone.to_ical()
+    if len(changes) != 2 or not _rule_holds(zone, changes[0], changes[1], year):
+        return Timezone.from_tzid(tzid).to_ical()
+    for change in changes:
+        observance = TimezoneDaylight() if change.daylight else TimezoneStandard()
+        nth = _nth(change.local)
+        first = _rule_date(1970, change.local.month, change.local.weekday(), nth)
+        observance.add("dtstart", datetime.combine(first, change.local.time()))
+        observance.add(
+            "rrule",
+            {"freq": "yearly", "bymonth": change.local.month,
+             "byday": f"{nth}{_WEEKDAYS[change.local.weekday()]}"},
+        )
+        observance.add("tzoffsetfrom", change.offset_from)
+        observance.add("tzoffsetto", change.offset_to)
+        observance.add("tzname", change.name)
+        timezone.add_component(observance)
+    return timezone.to_ical()
+
+
+# --- feeds ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeedSpec:
+    """One feed before rendering: its name in URLs, what it holds, how calendars label it."""
+
+    name: str
+    kind: FeedKind
+    title: str
+    description: str
+    timezone: str
+    milestones: tuple[PlannedMilestone, ...]
+    organisation: Organisation | None = None
+    plan: Plan | None = None
+
+
+def _plans_title(plans: Sequence[Plan]) -> str:
+    return _text(plans[0].title) if len(plans) == 1 else "Åtgärdsplaner"
+
+
+def feed_specs(catalog: Catalog, settings: Settings) -> tuple[list[FeedSpec], list[str]]:
+    """Every feed: the whole, one per plan, one per organisation with milestones.
+
+    Plans and organisations share the '/calendar/<name>.ics' namespace. A name taken twice
+    is reported and only its first holder (the whole feed, then plans) gets the feed.
+    """
+    plans = list(catalog.plans)
+    zone = settings.reminders.timezone
+    everything = tuple(catalog.milestones)
+    specs = [
+        FeedSpec(
+            WHOLE,
+            "all",
+            _plans_title(plans),
+            f"Alla delmål i {_plans_title(plans)}. Påminnelser kommer med e-post.",
+            plans[0].timezone if len(plans) == 1 else zone,
+            everything,
+        )
+    ]
+    problems: list[str] = []
+    taken = {WHOLE: "the whole feed"}
+    for plan in plans:
+        if plan.id in taken:
+            problems.append(
+                f"plan '{plan.id}': its feed name is taken by {taken[plan.id]}; "
+                "give the plan another id"
+            )
+            continue
+        taken[plan.id] = f"plan '{plan.id}'"
+        specs.append(
+            FeedSpec(
+                plan.id,
+                "plan",
+                _text(plan.title),
+                f"Alla delmål i {_text(plan.title)}. Påminnelser kommer med e-post.",
+                plan.timezone,
+                tuple(m for m in everything if m.plan.id == plan.id),
+                plan=plan,
+            )
+        )
+    for organisation in catalog.organisations:
+        if organisation.slug in taken:
+            problems.append(
+                f"organisation '{organisation.name}': its feed name '{organisation.slug}' is "
+                f"taken by {taken[organisation.slug]}; give it another slug in organisations.toml"
+            )
+            continue
+        taken[organisation.slug] = f"organisation '{organisation.name}'"
+        mine = tuple(m for m in everything if organisation in m.organisations)
+        specs.append(
+            FeedSpec(
+                organisation.slug,
+                "organisation",
+                f"{organisation.name} – {_plans_title(plans)}",
+                f"Delmål i {_plans_title(plans)} som {organisation.name} ansvarar för. "
+                "Påminnelser kommer med e-post.",
+                zone,
+                mine,
+                organisation=organisation,
+            )
+        )
+    return specs, problems
+
+
+def _timezone_year(catalog: Catalog) -> int:
+    # Deterministic (never the clock): the newest plan year reflects the zone's current rules.
+    return max((p.year for p in catalog.plans), default=2024)
+
+
+def _calendar_head() -> Calendar:
+    cal = Calendar()
+    cal.add("prodid", PRODID)
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("method", "PUBLISH")
+    return cal
+
+
+def _wrap(head: bytes, parts: Iterable[bytes]) -> bytes:
+    """Put already rendered components before the calendar's END line."""
+    end = b"END:VCALENDAR\r\n"
+    if not head.endswith(end):
+        raise ValueError("unexpected calendar serialisation")
+    return b"".join((head[: -len(end)], *parts, end))
+
+
+def _calendar_bytes(
+    title: str, description: str, tzid: str, year: int, refresh: timedelta, events: Iterable[bytes]
+) -> bytes:
+    cal = _calendar_head()
+    cal.calendar_name = _text(title)  # NAME (RFC 7986) and X-WR-CALNAME (Google, Outlook)
+    cal.description = _text(description)  # DESCRIPTION (RFC 7986) and X-WR-CALDESC
+    cal.add("x-wr-timezone", tzid)
+    # RFC 7986 requires VALUE=DURATION on REFRESH-INTERVAL; Outlook reads X-PUBLISHED-TTL.
+    cal.add("refresh-interval", refresh, parameters={"VALUE": "DURATION"})
+    cal.add("x-published-ttl", vDuration(refresh))
+    return _wrap(cal.to_ical(), (vtimezone(tzid, year), *events))
+
+
+def render_feeds(
+    catalog: Catalog, settings: Settings, history: History
+) -> tuple[dict[str, tuple[FeedSpec, bytes]], list[str]]:
+    """Every feed's bytes. ``history`` must hold a record for every milestone (advance first)."""
+    return _render(catalog, settings, history, _contents(catalog, settings))
+
+
+def _render(
+    catalog: Catalog,
+    settings: Settings,
+    history: History,
+    contents: Mapping[str, EventContent],
+) -> tuple[dict[str, tuple[FeedSpec, bytes]], list[str]]:
+    specs, problems = feed_specs(catalog, settings)
+    refresh = parse_duration(settings.feeds.refresh)
+    year = _timezone_year(catalog)
+    rendered = {uid: _event_bytes(c, history.events[uid]) for uid, c in contents.items()}
+    feeds = {}
+    for spec in specs:
+        keyed = sorted((m.milestone.due, milestone_uid(m)) for m in spec.milestones)
+        body = _calendar_bytes(
+            spec.title,
+            spec.description,
+            spec.timezone,
+            year,
+            refresh,
+            (rendered[uid] for _, uid in keyed),
+        )
+        feeds[spec.name] = (spec, body)
+    return feeds, problems
+
+
+@dataclass(frozen=True)
+class Feed:
+    """A rendered feed as served: bytes, a strong ETag, and when its bytes last changed."""
+
+    name: str
+    kind: FeedKind
+    title: str
+    body: bytes
+    etag: str
+    last_modified: datetime
+    organisation: Organisation | None = None
+    plan: Plan | None = None
+
+    @property
+    def path(self) -> str:
+        return feed_path(self.name)
+
+
+@dataclass(frozen=True)
+class FeedSet:
+    """Every feed by name, immutable, plus the problems found while naming them."""
+
+    feeds: Mapping[str, Feed] = field(default_factory=lambda: MappingProxyType({}))
+    problems: tuple[str, ...] = ()
+
+    def __getitem__(self, name: str) -> Feed:
+        return self.feeds[name]
+
+    def get(self, name: str) -> Feed | None:
+        return self.feeds.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.feeds
+
+    def __iter__(self) -> Iterator[Feed]:
+        return iter(self.feeds.values())
+
+    def __len__(self) -> int:
+        return len(self.feeds)
+
+
+@dataclass(frozen=True)
+class Refresh:
+    feeds: FeedSet
+    history: History
+
+
+def etag_of(body: bytes) -> str:
+    """Strong ETag: the same bytes always give the same tag, across restarts and hosts."""
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+def refresh(catalog: Catalog, settings: Settings, history: History, now: datetime) -> Refresh:
+    """Build every feed for the catalog; return the feeds and the history to save.
+
+    A feed's Last-Modified moves to ``now`` only when its bytes change (also when an event
+    leaves it, which no event stamp would show), so If-Modified-Since stays truthful.
+    """
+    stamp = _stamp(now)
+    contents = _contents(catalog, settings)
+    history = _advance(history, contents, now)
+    rendered, problems = _render(catalog, settings, history, contents)
+    records = dict(history.feeds)
+    feeds: dict[str, Feed] = {}
+    for name, (spec, body) in rendered.items():
+        digest = hashlib.sha256(body).hexdigest()
+        old = records.get(name)
+        if old is None or old.digest != digest:
+            records[name] = old = FeedRecord(digest, stamp)
+        feeds[name] = Feed(
+            name,
+            spec.kind,
+            spec.title,
+            body,
+            '"' + digest[:32] + '"',
+            old.last_modified,
+            spec.organisation,
+            spec.plan,
+        )
+    return Refresh(
+        FeedSet(MappingProxyType(feeds), tuple(problems)), History(history.events, records)
+    )
+
+
+def milestone_calendar(
+    planned: PlannedMilestone, settings: Settings, history: History | None = None
+) -> bytes:
+    """A one-event calendar (METHOD:PUBLISH) for an email attachment: same UID and content as
+    in the feeds, so importing it updates the subscribed event instead of adding a twin.
+
+    It carries no calendar name or refresh hints: those would make a client offer to open it
+    as a calendar of its own instead of as one entry. Without a history record (feeds never
+    built for this milestone) the stamps come from the plan's date with sequence 0:
+    deterministic, and older than any real revision. With a stale record (content changed
+    since) the sequence is one higher, so the attached version wins over the subscribed one.
+    """
+    uid = milestone_uid(planned)
+    content = event_content(planned, settings)
+    record = history.events.get(uid) if history is not None else None
+    if record is None:
+        stamp = datetime.combine(planned.plan.date, datetime.min.time(), tzinfo=UTC)
+        record = EventRecord(content.digest, 0, stamp)
+    elif record.digest != content.digest:
+        record = EventRecord(content.digest, record.sequence + 1, record.last_modified)
+    head = _calendar_head().to_ical()
+    return _wrap(head, [_event_bytes(content, record)])

@@ -1,0 +1,246 @@
+"""Feed state on disk: the feed history, the per-feed secret tokens, and published feed files.
+
+Both state files live beside the ledger (``settings.ledger.path.parent``):
+``feed-history.json`` keeps SEQUENCE/LAST-MODIFIED stable across restarts (without it
+every restart would restamp every event); ``feed-tokens.json`` (mode 0600) holds the secret
+part of each feed's URL when ``feeds.tokens = true``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import re
+import secrets
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+from notifier.config import Settings
+from notifier.errors import UserError
+from notifier.feed import FeedSet, History, Refresh, feed_path
+from notifier.files import atomic_write
+
+if TYPE_CHECKING:
+    from notifier.catalog import Catalog
+    from notifier.server import FeedStore
+
+logger = logging.getLogger(__name__)
+
+HISTORY_FILE = "feed-history.json"
+TOKENS_FILE = "feed-tokens.json"
+TOKENS_VERSION = 1
+TOKEN_BYTES = 24  # 32 URL-safe characters, 192 bits
+TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
+
+
+def history_path(settings: Settings) -> Path:
+    return settings.ledger.path.parent / HISTORY_FILE
+
+
+def tokens_path(settings: Settings) -> Path:
+    return settings.ledger.path.parent / TOKENS_FILE
+
+
+# --- history --------------------------------------------------------------------------------
+
+
+def load_history(path: Path) -> History:
+    """The saved history, or an empty one when there is none.
+
+    A damaged file is logged and treated as empty: the history is derived state, and losing
+    it only restamps events once, while refusing to start would stop feeds and reminders.
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return History.from_json(data)
+    except FileNotFoundError:
+        return History()
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as error:
+        logger.warning(
+            "feed history %s unreadable (%s); starting afresh, events are restamped once",
+            path,
+            error,
+        )
+        return History()
+
+
+def save_history(path: Path, history: History) -> bool:
+    """Write atomically; returns False when the file already held exactly this history."""
+    text = json.dumps(history.to_json(), ensure_ascii=False, indent=1, sort_keys=True) + "\n"
+    return atomic_write(path, text.encode("utf-8"), mode=0o644)
+
+
+# --- tokens ---------------------------------------------------------------------------------
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+class TokenFile:
+    """The per-feed secret tokens, shared by the daemon and the command line.
+
+    ``current()`` re-reads the file only when it changed on disk (one stat per call), so a
+    rotation made with ``notifier feeds --rotate`` in another process takes effect on the
+    running server at its next request, and the old URL stops working at once.
+    Writers take an exclusive lock on a sidecar file, so a rotation and a new feed appearing
+    at the same moment cannot undo each other.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._seen: tuple[int, int, int] | None = None
+        self._tokens: Mapping[str, str] = MappingProxyType({})
+
+    def current(self) -> Mapping[str, str]:
+        try:
+            info = os.stat(self.path)
+        except FileNotFoundError:
+            return MappingProxyType({})
+        key = (info.st_ino, info.st_mtime_ns, info.st_size)
+        with self._lock:
+            if key != self._seen:
+                self._tokens = MappingProxyType(self._read())
+                self._seen = key
+            return self._tokens
+
+    def ensure(self, names: Iterable[str]) -> Mapping[str, str]:
+        """Every named feed has a token afterwards; existing tokens are kept."""
+        wanted = list(names)
+        with self._exclusive():
+            tokens = self._read_if_exists()
+            missing = [name for name in wanted if name not in tokens]
+            for name in missing:
+                tokens[name] = new_token()
+            if missing:
+                self._write(tokens)
+                logger.info("created feed tokens for %s", ", ".join(missing))
+        return self.current()
+
+    def rotate(self, names: Iterable[str]) -> Mapping[str, str]:
+        """New tokens for the named feeds; their old URLs stop working."""
+        chosen = list(names)
+        with self._exclusive():
+            tokens = self._read_if_exists()
+            for name in chosen:
+                tokens[name] = new_token()
+            self._write(tokens)
+        logger.warning("rotated feed tokens for %s", ", ".join(chosen) or "no feed")
+        return self.current()
+
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock = self.path.with_name(self.path.name + ".lock")
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def _read_if_exists(self) -> dict[str, str]:
+        return self._read() if self.path.exists() else {}
+
+    def _read(self) -> dict[str, str]:
+        # A damaged token file is an error, not a reason to mint new tokens: new tokens would
+        # silently break every URL handed out so far.
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            tokens = data["tokens"]
+            if data.get("version") != TOKENS_VERSION or not isinstance(tokens, dict):
+                raise ValueError("unexpected layout")
+            bad = [name for name, token in tokens.items() if not TOKEN_PATTERN.match(str(token))]
+            if bad:
+                raise ValueError(f"malformed token for {', '.join(bad)}")
+            return {str(name): str(token) for name, token in tokens.items()}
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
+            raise UserError(
+                [f"{self.path}: cannot read the feed tokens: {error}"],
+                hint="Restore the file from a backup, or delete it and hand out the new URLs "
+                "that `notifier feeds` prints.",
+            ) from None
+
+    def _write(self, tokens: Mapping[str, str]) -> None:
+        data = {"version": TOKENS_VERSION, "tokens": dict(sorted(tokens.items()))}
+        text = json.dumps(data, indent=1) + "\n"
+        atomic_write(self.path, text.encode("utf-8"), mode=0o600)
+
+
+# --- feed files -----------------------------------------------------------------------------
+
+
+def write_feed_files(
+    feeds: FeedSet, folder: Path, tokens: Mapping[str, str] | None = None
+) -> list[Path]:
+    """Write every feed into ``folder`` with the same layout as the URLs, atomically.
+
+    ``calendar.ics`` and ``calendar/<name>.ics``; with tokens ``calendar/<token>/<name>.ics``
+    only. Files of feeds that no longer exist (or of rotated tokens) are removed, so a web
+    server never keeps serving them. Only ``.ics`` files in that layout are touched. Returns
+    the files whose content changed.
+    """
+    folder = Path(folder)
+    wanted: dict[Path, bytes] = {}
+    for feed in feeds:
+        if tokens is None:
+            wanted[folder / feed_path(feed.name)] = feed.body
+        elif feed.name in tokens:
+            wanted[folder / feed_path(feed.name, tokens[feed.name])] = feed.body
+        else:
+            logger.warning("feed %s has no token yet; not written", feed.name)
+    changed = [path for path, body in wanted.items() if atomic_write(path, body, mode=0o644)]
+    _remove_stale(folder, set(wanted))
+    return changed
+
+
+def _remove_stale(folder: Path, keep: set[Path]) -> None:
+    candidates = [folder / "calendar.ics"]
+    tree = folder / "calendar"
+    if tree.is_dir():
+        candidates += list(tree.glob("*.ics")) + list(tree.glob("*/*.ics"))
+    for path in candidates:
+        if path.is_file() and path not in keep:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                # The name only: the folder above it may be a secret token.
+                logger.info("removed stale feed file %s", path.name)
+    if tree.is_dir():
+        for sub in tree.iterdir():
+            if sub.is_dir() and not any(sub.iterdir()):
+                with contextlib.suppress(OSError):
+                    sub.rmdir()
+
+
+# --- the whole publishing step --------------------------------------------------------------
+
+
+def publish(
+    store: FeedStore,
+    catalog: Catalog,
+    now: datetime,
+    settings: Settings,
+    tokens: TokenFile | None = None,
+) -> Refresh:
+    """Rebuild the served feeds, save the history, and write the feed files if configured.
+
+    What the daemon runs after each plan (re)load; ``notifier serve`` runs it too.
+    """
+    result = store.update(catalog, now, settings)
+    save_history(history_path(settings), result.history)
+    if settings.feeds.dir is not None:
+        secret = tokens.current() if settings.feeds.tokens and tokens is not None else None
+        if settings.feeds.tokens and secret is None:
+            logger.error("feeds.tokens is on but no token file is set; feed files not written")
+        else:
+            changed = write_feed_files(result.feeds, settings.feeds.dir, secret)
+            logger.info("feed files written %s", f"dir={settings.feeds.dir} changed={len(changed)}")
+    return result
