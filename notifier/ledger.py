@@ -1,0 +1,468 @@
+"""The ledger: what was sent to whom, written before and after each send. The only sqlite3 user.
+
+One row per (message key, recipient address). Life of a row::
+
+    due --claim--> sending --mark_sent--> sent
+                     |  \\--mark_failed(permanent)--> failed (for good)
+                     |   \\-mark_failed(temporary)--> failed, next_attempt_at --claim--> sending
+                     \\-- lease runs out (the process died) --claim--> sending, same Message-ID
+    due / temporarily failed --mark_skipped--> skipped
+
+``claim`` is a compare-and-set: it succeeds only for a row in a claimable state, so two
+processes never send the same message at once, and a message whose sender died is sent again
+with the Message-ID stored at the first claim, which makes a duplicate recognisable.
+
+``Ledger`` is the interface the rest of notifier uses; ``SqliteLedger`` implements it with one
+SQLite file in WAL mode. A database server could stand behind the same interface.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+from notifier.due import DEFAULT_LEASE, Delivery, LedgerEntry, Skip, Snapshot
+from notifier.errors import UserError
+from notifier.schedule import KnownDue
+
+SCHEMA_VERSION = 1
+MEMORY = ":memory:"
+
+_SCHEMA = """
+CREATE TABLE deliveries (
+    key             TEXT NOT NULL,
+    recipient       TEXT NOT NULL,
+    kind            TEXT NOT NULL CHECK (kind IN ('reminder', 'due', 'changed', 'digest')),
+    state           TEXT NOT NULL
+                    CHECK (state IN ('due', 'sending', 'sent', 'failed', 'skipped')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    last_error      TEXT,
+    permanent       INTEGER NOT NULL DEFAULT 0,
+    message_id      TEXT,
+    milestone_key   TEXT,
+    due_date        TEXT,
+    send_at         TEXT NOT NULL,
+    note            TEXT,
+    created_at      TEXT NOT NULL,
+    updated_at      TEXT NOT NULL,
+    claimed_at      TEXT,
+    sent_at         TEXT,
+    next_attempt_at TEXT,
+    PRIMARY KEY (key, recipient)
+) WITHOUT ROWID;
+CREATE INDEX deliveries_by_state ON deliveries (state, updated_at);
+CREATE INDEX deliveries_by_milestone ON deliveries (milestone_key);
+CREATE TABLE due_dates (
+    milestone_key TEXT PRIMARY KEY,
+    due_date      TEXT NOT NULL,
+    previous_due  TEXT,
+    changed_at    TEXT,
+    seen_at       TEXT NOT NULL
+) WITHOUT ROWID;
+"""
+
+
+class LedgerError(UserError):
+    """The ledger file cannot be used (unknown schema, not a ledger, unreadable)."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A successful claim: send with ``message_id``; ``attempts`` counts this one."""
+
+    message_id: str
+    attempts: int
+    reclaimed: bool  # the previous holder's lease ran out: this may be a resend
+
+
+@dataclass(frozen=True)
+class DueChange:
+    milestone_key: str
+    old_due: date
+    new_due: date
+
+
+class Ledger(Protocol):
+    def snapshot(self) -> Snapshot: ...
+
+    def record_due(self, deliveries: Iterable[Delivery], now: datetime) -> None: ...
+
+    def claim(
+        self,
+        key: str,
+        recipient: str,
+        message_id: str,
+        now: datetime,
+        lease: timedelta = DEFAULT_LEASE,
+    ) -> Claim | None: ...
+
+    def mark_sent(self, key: str, recipient: str, now: datetime) -> bool: ...
+
+    def mark_failed(
+        self,
+        key: str,
+        recipient: str,
+        now: datetime,
+        *,
+        permanent: bool,
+        error: str,
+        next_attempt_at: datetime | None,
+    ) -> bool: ...
+
+    def mark_skipped(self, skips: Iterable[Skip], now: datetime) -> int: ...
+
+    def failures(self, since: datetime) -> list[LedgerEntry]: ...
+
+    def known_due_dates(self) -> dict[str, KnownDue]: ...
+
+    def record_due_dates(self, dates: Mapping[str, date], now: datetime) -> list[DueChange]: ...
+
+    def close(self) -> None: ...
+
+
+# --- Time as text: fixed-width UTC, so SQL compares it correctly as strings ---------------
+
+
+def _ts(moment: datetime) -> str:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("the ledger stores aware datetimes only")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _dt(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def _day(text: str | None) -> date | None:
+    return date.fromisoformat(text) if text else None
+
+
+class SqliteLedger:
+    """The ledger in one SQLite file (or ``:memory:`` for simulations and tests)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = str(path)
+        self._memory = self.path == MEMORY
+        if not self._memory:
+            try:
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise LedgerError(
+                    [f"{self.path}: cannot create the ledger's folder: {error.strerror or error}"],
+                    hint="Set ledger.path to a folder the service may write to.",
+                ) from None
+        try:
+            # isolation_level=None: no implicit transactions; every write below opens its own.
+            self._db = sqlite3.connect(
+                self.path, isolation_level=None, timeout=10.0, check_same_thread=False
+            )
+        except sqlite3.Error as error:
+            raise LedgerError([f"{self.path}: cannot open the ledger: {error}"]) from None
+        self._db.row_factory = sqlite3.Row
+        # One connection shared by the daemon's threads; SQLite serialises, this orders.
+        self._lock = threading.RLock()
+        try:
+            self._prepare()
+        except sqlite3.DatabaseError as error:
+            self._db.close()
+            raise LedgerError(
+                [f"{self.path}: not a usable ledger: {error}"],
+                hint="Point ledger.path at a notifier ledger, or at a new file to start one.",
+            ) from None
+
+    def _prepare(self) -> None:
+        if not self._memory:
+            # WAL: readers (notifier schedule) never block the sender, and a crash mid-write
+            # leaves the last committed state.
+            self._db.execute("PRAGMA journal_mode=WAL")
+        # FULL: a committed "sent" survives a power cut too, not just a process crash.
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        with self._transaction():
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version == SCHEMA_VERSION:
+                return
+            if version > SCHEMA_VERSION:
+                raise LedgerError(
+                    [
+                        f"{self.path}: ledger schema version {version} is newer than this "
+                        f"notifier understands (version {SCHEMA_VERSION})"
+                    ],
+                    hint="Run the notifier version that wrote it, or upgrade notifier.",
+                )
+            tables = self._db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            ).fetchall()
+            if version != 0 or tables:
+                raise LedgerError(
+                    [
+                        f"{self.path}: not a notifier ledger (schema version {version}, "
+                        f"tables: {', '.join(t[0] for t in tables) or 'none'})"
+                    ],
+                    hint="Point ledger.path at a notifier ledger, or at a new file to start one.",
+                )
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    self._db.execute(statement)
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE … COMMIT: takes the write lock at once, so a compare-and-set
+        cannot interleave with another process's."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> SqliteLedger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def schema_version(self) -> int:
+        with self._lock:
+            return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    # -- reading --
+
+    def snapshot(self) -> dict[tuple[str, str], LedgerEntry]:
+        """Every row, keyed by (message key, recipient address)."""
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM deliveries").fetchall()
+        return {(row["key"], row["recipient"]): _entry(row) for row in rows}
+
+    def entry(self, key: str, recipient: str) -> LedgerEntry | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT * FROM deliveries WHERE key = ? AND recipient = ?", (key, recipient)
+            ).fetchone()
+        return _entry(row) if row else None
+
+    def failures(self, since: datetime) -> list[LedgerEntry]:
+        """Rows that failed (for good, or still being retried) with an attempt since ``since``."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM deliveries WHERE state = 'failed' AND updated_at >= ? "
+                "ORDER BY updated_at, key, recipient",
+                (_ts(since),),
+            ).fetchall()
+        return [_entry(row) for row in rows]
+
+    # -- writing --
+
+    def record_due(self, deliveries: Iterable[Delivery], now: datetime) -> None:
+        """Write ahead: a row in state 'due' for each delivery that has none yet."""
+        stamp = _ts(now)
+        rows = [
+            (
+                d.key,
+                d.address,
+                d.item.kind,
+                d.item.milestone_key,
+                d.item.due.isoformat() if d.item.due else None,
+                _ts(d.item.send_at),
+                stamp,
+                stamp,
+            )
+            for d in deliveries
+        ]
+        if not rows:
+            return
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO deliveries (key, recipient, kind, state, milestone_key, due_date, "
+                "send_at, created_at, updated_at) VALUES (?, ?, ?, 'due', ?, ?, ?, ?, ?) "
+                "ON CONFLICT (key, recipient) DO NOTHING",
+                rows,
+            )
+
+    def claim(
+        self,
+        key: str,
+        recipient: str,
+        message_id: str,
+        now: datetime,
+        lease: timedelta = DEFAULT_LEASE,
+    ) -> Claim | None:
+        """Take the row for sending, or None when it is not claimable (sent, in flight…).
+
+        The row must exist (``record_due``). A Message-ID stored by an earlier claim wins over
+        ``message_id``, so every attempt of one message carries the same one.
+        """
+        stamp = _ts(now)
+        with self._transaction() as db:
+            before = db.execute(
+                "SELECT state FROM deliveries WHERE key = ? AND recipient = ?", (key, recipient)
+            ).fetchone()
+            updated = db.execute(
+                "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, "
+                "message_id = COALESCE(message_id, ?), claimed_at = ?, updated_at = ? "
+                "WHERE key = ? AND recipient = ? AND ("
+                "  state = 'due'"
+                "  OR (state = 'failed' AND permanent = 0"
+                "      AND (next_attempt_at IS NULL OR next_attempt_at <= ?))"
+                "  OR (state = 'sending' AND (claimed_at IS NULL OR claimed_at <= ?)))",
+                (message_id, stamp, stamp, key, recipient, stamp, _ts(now - lease)),
+            )
+            if updated.rowcount != 1:
+                return None
+            row = db.execute(
+                "SELECT message_id, attempts FROM deliveries WHERE key = ? AND recipient = ?",
+                (key, recipient),
+            ).fetchone()
+        return Claim(row["message_id"], row["attempts"], before["state"] == "sending")
+
+    def mark_sent(self, key: str, recipient: str, now: datetime) -> bool:
+        stamp = _ts(now)
+        with self._transaction() as db:
+            updated = db.execute(
+                "UPDATE deliveries SET state = 'sent', sent_at = ?, updated_at = ?, "
+                "last_error = NULL, next_attempt_at = NULL "
+                "WHERE key = ? AND recipient = ? AND state = 'sending'",
+                (stamp, stamp, key, recipient),
+            )
+            return updated.rowcount == 1
+
+    def mark_failed(
+        self,
+        key: str,
+        recipient: str,
+        now: datetime,
+        *,
+        permanent: bool,
+        error: str,
+        next_attempt_at: datetime | None,
+    ) -> bool:
+        with self._transaction() as db:
+            updated = db.execute(
+                "UPDATE deliveries SET state = 'failed', permanent = ?, last_error = ?, "
+                "next_attempt_at = ?, updated_at = ? "
+                "WHERE key = ? AND recipient = ? AND state = 'sending'",
+                (
+                    int(permanent),
+                    error,
+                    None if permanent or next_attempt_at is None else _ts(next_attempt_at),
+                    _ts(now),
+                    key,
+                    recipient,
+                ),
+            )
+            return updated.rowcount == 1
+
+    def mark_skipped(self, skips: Iterable[Skip], now: datetime) -> int:
+        """Record each as skipped, unless it was sent, failed for good or is in flight."""
+        stamp = _ts(now)
+        rows = [
+            (
+                s.key,
+                s.address,
+                s.item.kind,
+                s.item.milestone_key,
+                s.item.due.isoformat() if s.item.due else None,
+                _ts(s.item.send_at),
+                s.reason,
+                stamp,
+                stamp,
+            )
+            for s in skips
+        ]
+        if not rows:
+            return 0
+        with self._transaction() as db:
+            before = db.total_changes
+            db.executemany(
+                "INSERT INTO deliveries (key, recipient, kind, state, milestone_key, due_date, "
+                "send_at, note, created_at, updated_at) "
+                "VALUES (?, ?, ?, 'skipped', ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (key, recipient) DO UPDATE SET state = 'skipped', "
+                "note = excluded.note, updated_at = excluded.updated_at, next_attempt_at = NULL "
+                "WHERE state = 'due' OR (state = 'failed' AND permanent = 0)",
+                rows,
+            )
+            return db.total_changes - before
+
+    # -- due dates, for change notices --
+
+    def known_due_dates(self) -> dict[str, KnownDue]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM due_dates").fetchall()
+        return {
+            row["milestone_key"]: KnownDue(
+                date.fromisoformat(row["due_date"]),
+                _day(row["previous_due"]),
+                _dt(row["changed_at"]),
+            )
+            for row in rows
+        }
+
+    def record_due_dates(self, dates: Mapping[str, date], now: datetime) -> list[DueChange]:
+        """Store each milestone's due date; return those that moved since last recorded.
+
+        A milestone seen for the first time is not a change. Milestones missing from
+        ``dates`` (an action removed) keep their row, so a return is compared correctly.
+        """
+        stamp = _ts(now)
+        changes: list[DueChange] = []
+        with self._transaction() as db:
+            known = {
+                row["milestone_key"]: row["due_date"]
+                for row in db.execute("SELECT milestone_key, due_date FROM due_dates")
+            }
+            for key, due in sorted(dates.items()):
+                old = known.get(key)
+                if old is None:
+                    db.execute(
+                        "INSERT INTO due_dates (milestone_key, due_date, seen_at) VALUES (?, ?, ?)",
+                        (key, due.isoformat(), stamp),
+                    )
+                elif old != due.isoformat():
+                    db.execute(
+                        "UPDATE due_dates SET due_date = ?, previous_due = ?, changed_at = ?, "
+                        "seen_at = ? WHERE milestone_key = ?",
+                        (due.isoformat(), old, stamp, stamp, key),
+                    )
+                    changes.append(DueChange(key, date.fromisoformat(old), due))
+        return changes
+
+
+def _entry(row: sqlite3.Row) -> LedgerEntry:
+    return LedgerEntry(
+        key=row["key"],
+        recipient=row["recipient"],
+        kind=row["kind"],
+        state=row["state"],
+        attempts=row["attempts"],
+        permanent=bool(row["permanent"]),
+        last_error=row["last_error"],
+        message_id=row["message_id"],
+        next_attempt_at=_dt(row["next_attempt_at"]),
+        claimed_at=_dt(row["claimed_at"]),
+        updated_at=_dt(row["updated_at"]),
+        milestone_key=row["milestone_key"],
+        due_date=_day(row["due_date"]),
+        note=row["note"],
+    )
+
+
+def open_ledger(path: Path | str) -> SqliteLedger:
+    """The ledger configured in ``ledger.path``; its folder and file are made on first use."""
+    return SqliteLedger(path)

@@ -1,0 +1,276 @@
+"""The SQLite ledger: write-ahead, compare-and-set claims, schema versions."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from notifier.config import ReminderSettings, Settings
+from notifier.due import Delivery, Outgoing, Skip, from_reminder
+from notifier.ledger import SCHEMA_VERSION, DueChange, LedgerError, SqliteLedger
+from notifier.model import Action, Milestone, Organisation, Plan, PlannedMilestone, Problem
+from notifier.schedule import KnownDue, reminders
+
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+NOW = datetime(2024, 5, 31, 8, 0, tzinfo=STOCKHOLM)
+LEASE = timedelta(minutes=10)
+POLISEN = "polisen@example.se"
+SKOLAN = "skolan@example.se"
+MID = "<abc@gotland.example>"
+
+
+@dataclass
+class Plans:
+    milestones: tuple[PlannedMilestone, ...]
+    problems: list[Problem] = field(default_factory=list)
+
+
+def outgoing() -> Outgoing:
+    act = Action("a", "Våld", "Område", "Problem", "Orsak", "Mål", "Åtgärd", "Polisen", "x")
+    plan = Plan("p", "Plan", date(2024, 1, 1), 2024, "Europe/Stockholm", ())
+    organisations = (
+        Organisation("Polisen", "polisen", emails=(POLISEN,)),
+        Organisation("Skolan", "skolan", emails=(SKOLAN,)),
+    )
+    milestone = Milestone("Klart", None, date(2024, 6, 30), date(2024, 6, 30))
+    planned = PlannedMilestone(plan, act, 1, milestone, organisations)
+    settings = Settings(reminders=ReminderSettings(leads=("30d",)))
+    (reminder,) = reminders(Plans((planned,)), settings)
+    return from_reminder(reminder)
+
+
+ITEM = outgoing()
+KEY = ITEM.key
+TO_POLISEN, TO_SKOLAN = (Delivery(ITEM, r) for r in ITEM.recipients)
+
+
+@pytest.fixture(params=["memory", "file"])
+def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqliteLedger]:
+    """Every behaviour holds for the in-memory ledger (simulate) and a file (the daemon)."""
+    path = ":memory:" if request.param == "memory" else tmp_path / "state" / "ledger.sqlite3"
+    with SqliteLedger(path) as opened:
+        yield opened
+
+
+def recorded(ledger: SqliteLedger) -> SqliteLedger:
+    ledger.record_due([TO_POLISEN, TO_SKOLAN], NOW)
+    return ledger
+
+
+# --- Files and schema ---------------------------------------------------------------------
+
+
+def test_the_file_and_its_folder_are_created_on_first_use_in_wal_mode(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "state" / "ledger.sqlite3"
+    with SqliteLedger(path) as ledger:
+        assert ledger.schema_version == SCHEMA_VERSION
+    assert path.exists()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_a_ledger_from_a_newer_version_is_refused_with_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    SqliteLedger(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(LedgerError) as raised:
+        SqliteLedger(path)
+    assert str(path) in raised.value.message
+    assert f"schema version {SCHEMA_VERSION + 1} is newer" in raised.value.message
+    assert "upgrade notifier" in raised.value.message
+
+
+def test_a_database_that_is_not_a_ledger_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "other.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE customers (id INTEGER)")
+    with pytest.raises(LedgerError, match=r"not a notifier ledger .*customers"):
+        SqliteLedger(path)
+
+
+def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    path.write_bytes(b"this is not SQLite" * 100)
+    with pytest.raises(LedgerError, match="not a usable ledger"):
+        SqliteLedger(path)
+
+
+def test_what_was_recorded_survives_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    with SqliteLedger(path) as ledger:
+        recorded(ledger)
+        ledger.claim(KEY, POLISEN, MID, NOW, LEASE)
+        ledger.mark_sent(KEY, POLISEN, NOW)
+    with SqliteLedger(path) as again:
+        state = again.snapshot()
+    assert state[(KEY, POLISEN)].state == "sent"
+    assert state[(KEY, POLISEN)].message_id == MID
+    assert state[(KEY, SKOLAN)].state == "due"
+
+
+# --- Write-ahead and claims ---------------------------------------------------------------
+
+
+def test_record_due_writes_one_due_row_per_recipient_with_its_milestone(
+    ledger: SqliteLedger,
+) -> None:
+    recorded(ledger)
+    recorded(ledger)  # idempotent
+    row = ledger.snapshot()[(KEY, POLISEN)]
+    assert (row.state, row.kind, row.attempts) == ("due", "reminder", 0)
+    assert (row.milestone_key, row.due_date) == ("p/a/1", date(2024, 6, 30))
+    assert row.updated_at == NOW
+    assert len(ledger.snapshot()) == 2
+
+
+def test_a_claim_succeeds_once(ledger: SqliteLedger) -> None:
+    recorded(ledger)
+    claim = ledger.claim(KEY, POLISEN, MID, NOW, LEASE)
+    assert claim is not None
+    assert (claim.message_id, claim.attempts, claim.reclaimed) == (MID, 1, False)
+    assert ledger.claim(KEY, POLISEN, MID, NOW + timedelta(minutes=1), LEASE) is None
+    row = ledger.snapshot()[(KEY, POLISEN)]
+    assert (row.state, row.claimed_at) == ("sending", NOW)
+
+
+def test_a_claim_needs_the_row_written_ahead(ledger: SqliteLedger) -> None:
+    assert ledger.claim(KEY, POLISEN, MID, NOW, LEASE) is None
+
+
+def test_a_claim_older_than_the_lease_is_taken_over_with_the_same_message_id(
+    ledger: SqliteLedger,
+) -> None:
+    recorded(ledger)
+    ledger.claim(KEY, POLISEN, MID, NOW, LEASE)
+    assert (
+        ledger.claim(KEY, POLISEN, "<other@x>", NOW + LEASE - timedelta(seconds=1), LEASE) is None
+    )
+    again = ledger.claim(KEY, POLISEN, "<other@x>", NOW + LEASE, LEASE)
+    assert again is not None
+    assert (again.message_id, again.attempts, again.reclaimed) == (MID, 2, True)
+
+
+def test_two_processes_cannot_claim_the_same_delivery(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    with SqliteLedger(path) as first, SqliteLedger(path) as second:
+        recorded(first)
+        claims = [
+            first.claim(KEY, POLISEN, MID, NOW, LEASE),
+            second.claim(KEY, POLISEN, MID, NOW, LEASE),
+        ]
+    assert [c is not None for c in claims] == [True, False]
+
+
+def test_sent_is_final(ledger: SqliteLedger) -> None:
+    recorded(ledger)
+    ledger.claim(KEY, POLISEN, MID, NOW, LEASE)
+    assert ledger.mark_sent(KEY, POLISEN, NOW + timedelta(seconds=2))
+    assert ledger.claim(KEY, POLISEN, MID, NOW + timedelta(days=1), LEASE) is None
+    assert not ledger.mark_sent(KEY, POLISEN, NOW)  # only a claimed row can be marked
+    assert ledger.snapshot()[(KEY, POLISEN)].state == "sent"
+
+
+def test_a_temporary_failure_is_claimable_again_from_its_retry_time(ledger: SqliteLedger) -> None:
+    recorded(ledger)
+    ledger.claim(KEY, POLISEN, MID, NOW, LEASE)
+    retry = NOW + timedelta(minutes=1)
+    assert ledger.mark_failed(
+        KEY, POLISEN, NOW, permanent=False, error="451 try later", next_attempt_at=retry
+    )
+    row = ledger.snapshot()[(KEY, POLISEN)]
+    assert (row.state, row.permanent, row.last_error, row.next_attempt_at) == (
+        "failed",
+        False,
+        "451 try later",
+        retry,
+    )
+    assert ledger.claim(KEY, POLISEN, MID, retry - timedelta(seconds=1), LEASE) is None
+    claim = ledger.claim(KEY, POLISEN, MID, retry, LEASE)
+    assert claim is not None and claim.attempts == 2 and not claim.reclaimed
+
+
+def test_a_permanent_failure_is_never_claimed_again(ledger: SqliteLedger) -> None:
+    recorded(ledger)
+    ledger.claim(KEY, POLISEN, MID, NOW, LEASE)
+    ledger.mark_failed(
+        KEY, POLISEN, NOW, permanent=True, error="550 no such user", next_attempt_at=NOW
+    )
+    assert ledger.claim(KEY, POLISEN, MID, NOW + timedelta(days=30), LEASE) is None
+    row = ledger.snapshot()[(KEY, POLISEN)]
+    assert (row.permanent, row.next_attempt_at) == (True, None)
+
+
+def test_failures_lists_recent_failures(ledger: SqliteLedger) -> None:
+    recorded(ledger)
+    ledger.claim(KEY, POLISEN, MID, NOW, LEASE)
+    ledger.mark_failed(KEY, POLISEN, NOW, permanent=True, error="550", next_attempt_at=None)
+    assert [(f.recipient, f.last_error) for f in ledger.failures(NOW - timedelta(days=7))] == [
+        (POLISEN, "550")
+    ]
+    assert ledger.failures(NOW + timedelta(seconds=1)) == []
+
+
+# --- Skips --------------------------------------------------------------------------------
+
+
+def test_skipping_records_open_rows_and_leaves_settled_ones(ledger: SqliteLedger) -> None:
+    recorded(ledger)
+    ledger.claim(KEY, POLISEN, MID, NOW, LEASE)
+    ledger.mark_sent(KEY, POLISEN, NOW)
+    changed = ledger.mark_skipped([Skip(ITEM, r, "superseded") for r in ITEM.recipients], NOW)
+    assert changed == 1
+    state = ledger.snapshot()
+    assert state[(KEY, POLISEN)].state == "sent"
+    assert (state[(KEY, SKOLAN)].state, state[(KEY, SKOLAN)].note) == ("skipped", "superseded")
+
+
+def test_skipping_a_message_never_recorded_writes_its_row(ledger: SqliteLedger) -> None:
+    assert ledger.mark_skipped([Skip(ITEM, ITEM.recipients[0], "expired")], NOW) == 1
+    row = ledger.snapshot()[(KEY, POLISEN)]
+    assert (row.state, row.kind, row.milestone_key) == ("skipped", "reminder", "p/a/1")
+
+
+def test_a_delivery_in_flight_is_not_skipped(ledger: SqliteLedger) -> None:
+    recorded(ledger)
+    ledger.claim(KEY, POLISEN, MID, NOW, LEASE)
+    assert ledger.mark_skipped([Skip(ITEM, ITEM.recipients[0], "superseded")], NOW) == 0
+    assert ledger.snapshot()[(KEY, POLISEN)].state == "sending"
+
+
+# --- Due dates ----------------------------------------------------------------------------
+
+
+def test_due_dates_seen_first_are_not_changes_and_moves_are(ledger: SqliteLedger) -> None:
+    first = {"p/a/1": date(2024, 6, 30), "p/b/1": date(2024, 9, 30)}
+    assert ledger.record_due_dates(first, NOW) == []
+    assert ledger.known_due_dates()["p/a/1"] == KnownDue(date(2024, 6, 30))
+    later = NOW + timedelta(days=1)
+    moved = {"p/a/1": date(2024, 8, 31), "p/b/1": date(2024, 9, 30)}
+    assert ledger.record_due_dates(moved, later) == [
+        DueChange("p/a/1", date(2024, 6, 30), date(2024, 8, 31))
+    ]
+    assert ledger.record_due_dates(moved, later + timedelta(hours=1)) == []
+    known = ledger.known_due_dates()
+    assert known["p/a/1"] == KnownDue(date(2024, 8, 31), date(2024, 6, 30), later)
+    assert known["p/b/1"] == KnownDue(date(2024, 9, 30))
+
+
+def test_a_removed_milestone_keeps_its_due_date(ledger: SqliteLedger) -> None:
+    ledger.record_due_dates({"p/a/1": date(2024, 6, 30)}, NOW)
+    ledger.record_due_dates({}, NOW)
+    assert ledger.record_due_dates({"p/a/1": date(2024, 7, 31)}, NOW) == [
+        DueChange("p/a/1", date(2024, 6, 30), date(2024, 7, 31))
+    ]
+
+
+def test_the_ledger_refuses_naive_datetimes(ledger: SqliteLedger) -> None:
+    with pytest.raises(ValueError, match="aware"):
+        ledger.record_due([TO_POLISEN], datetime.combine(date(2024, 1, 1), time(8)))

@@ -1,0 +1,558 @@
+"""One send step against a real ledger: exactly once per recipient, retries, crashes, catch-up.
+
+The transport here is a recording fake that answers per recipient like the real mailers do;
+SMTP itself is tested against a real server elsewhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, parsedate_to_datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from notifier.compose import (
+    DigestData,
+    changed_key,
+    digest_key,
+    due_key,
+    message_id,
+    recipient_identity,
+)
+from notifier.config import Settings
+from notifier.due import DEFAULT_LEASE
+from notifier.ledger import SqliteLedger
+from notifier.mail import SendResult
+from notifier.model import (
+    Action,
+    Location,
+    Milestone,
+    Organisation,
+    Plan,
+    PlannedMilestone,
+    Problem,
+)
+from notifier.schedule import Recipient, Reminder, change_key, due_notice_key
+from notifier.sender import SendReport, send_due_once
+from notifier.workdays import is_working_day
+
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+SETTINGS = Settings()
+COORDINATOR = SETTINGS.coordinator.email
+POLISEN = Organisation("Polisen", "polisen", emails=("polisen@example.se",))
+SKOLAN = Organisation("Skolan", "skolan", emails=("skolan@example.se",))
+FORENINGEN = Organisation("Föreningen", "foreningen")
+JUNE_30 = date(2024, 6, 30)  # reminders 31 May, 20 June, 28 June; due notice 1 July
+
+
+def local(day: date, hour: int = 8, minute: int = 0) -> datetime:
+    return datetime.combine(day, time(hour, minute), tzinfo=STOCKHOLM)
+
+
+# --- Real small parts: plan, composer, transport ------------------------------------------
+
+
+@dataclass
+class Plans:
+    """The part of a Catalog the sender reads."""
+
+    milestones: tuple[PlannedMilestone, ...]
+    problems: list[Problem] = field(default_factory=list)
+
+
+def planned(
+    due: date = JUNE_30,
+    organisations: tuple[Organisation, ...] = (POLISEN, SKOLAN),
+    action: str = "a",
+) -> PlannedMilestone:
+    act = Action(action, "Våld", "Område", "Problem", "Orsak", "Mål", "Åtgärd", "Polisen", "x")
+    plan = Plan("p", "Plan", date(2024, 1, 1), 2024, "Europe/Stockholm", ())
+    return PlannedMilestone(plan, act, 1, Milestone("Klart", None, due, due), organisations)
+
+
+class PlainComposer:
+    """Builds a minimal message per kind; records what it was given."""
+
+    def __init__(self) -> None:
+        self.digests: list[DigestData] = []
+        self.recipients: list[Recipient] = []
+
+    def _message(
+        self, kind: str, key: str, recipient: Recipient, now: datetime, settings: Settings
+    ) -> EmailMessage:
+        self.recipients.append(recipient)
+        message = EmailMessage()
+        message["Subject"] = f"{kind} {key}"
+        message["To"] = recipient.address
+        message["Date"] = format_datetime(now)
+        message["Message-ID"] = message_id(key, recipient_identity(recipient), settings)
+        message["X-Kind"] = kind
+        message["X-Key"] = key
+        message.set_content(f"{kind} for {recipient.organisation}")
+        return message
+
+    def reminder(
+        self, reminder: Reminder, recipient: Recipient, now: datetime, settings: Settings
+    ) -> EmailMessage:
+        return self._message("reminder", reminder.key, recipient, now, settings)
+
+    def due_notice(
+        self, planned: PlannedMilestone, recipient: Recipient, now: datetime, settings: Settings
+    ) -> EmailMessage:
+        return self._message("due", due_key(planned), recipient, now, settings)
+
+    def changed(
+        self,
+        planned: PlannedMilestone,
+        old_due: date,
+        recipient: Recipient,
+        now: datetime,
+        settings: Settings,
+    ) -> EmailMessage:
+        return self._message("changed", changed_key(planned, old_due), recipient, now, settings)
+
+    def digest(
+        self, digest_data: DigestData, recipient: Recipient, now: datetime, settings: Settings
+    ) -> EmailMessage:
+        self.digests.append(digest_data)
+        return self._message("digest", digest_key(digest_data), recipient, now, settings)
+
+
+class Crash(BaseException):
+    """The process dies: nothing after this point runs."""
+
+
+@dataclass
+class RecordingMailer:
+    """Keeps every message it accepts; answers per recipient like the real transports.
+
+    ``refuse``: address -> (permanent, code, error). ``down``: every send fails temporarily.
+    ``crash_on``: for messages of this kind, deliver, then kill the process before the result
+    is recorded.
+    """
+
+    refuse: dict[str, tuple[bool, int, str]] = field(default_factory=dict)
+    down: bool = False
+    crash_on: str | None = None
+    delivered: list[tuple[EmailMessage, tuple[str, ...]]] = field(default_factory=list)
+    attempts: int = 0
+
+    def send(self, message: EmailMessage, recipients: Sequence[str]) -> list[SendResult]:
+        self.attempts += 1
+        if self.down:
+            return [SendResult(a, False, False, None, "connection refused") for a in recipients]
+        accepted = [a for a in recipients if a not in self.refuse]
+        if accepted:
+            self.delivered.append((message, tuple(accepted)))
+        if self.crash_on == message["X-Kind"]:
+            raise Crash
+        results = []
+        for address in recipients:
+            if address in self.refuse:
+                permanent, code, error = self.refuse[address]
+                results.append(SendResult(address, False, permanent, code, error))
+            else:
+                results.append(SendResult(address, True, False, 250, None))
+        return results
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def of_kind(self, kind: str) -> list[tuple[str, str]]:
+        return [(str(m["X-Key"]), a) for m, to in self.delivered if m["X-Kind"] == kind for a in to]
+
+
+@pytest.fixture
+def ledger_path(tmp_path: Path) -> Path:
+    return tmp_path / "state" / "ledger.sqlite3"
+
+
+@pytest.fixture
+def ledger(ledger_path: Path) -> Iterator[SqliteLedger]:
+    with SqliteLedger(ledger_path) as opened:
+        yield opened
+
+
+def step(
+    now: datetime,
+    catalog: Plans,
+    ledger: SqliteLedger,
+    mailer: RecordingMailer,
+    composer: PlainComposer | None = None,
+    settings: Settings = SETTINGS,
+) -> SendReport:
+    return send_due_once(now, catalog, settings, ledger, mailer, composer or PlainComposer())
+
+
+def sent(report: SendReport, kind: str = "reminder") -> list[tuple[str, str]]:
+    """(key, address) of what the step sent of one kind.
+
+    A first step on an empty ledger also sends the digest just missed, so tests about
+    reminders look at reminders only.
+    """
+    return [(o.key, o.address) for o in report.sent if o.kind == kind]
+
+
+def reminder_key(lead: str, due: date = JUNE_30) -> str:
+    return f"p/a/1@{due.isoformat()}-{lead}"
+
+
+# --- Exactly once, on time ----------------------------------------------------------------
+
+
+def test_walking_the_clock_sends_every_message_exactly_once_at_eight_on_working_days(
+    ledger: SqliteLedger,
+) -> None:
+    catalog = Plans((planned(), planned(date(2024, 12, 31), action="b")))
+    mailer = RecordingMailer()
+    now: datetime | None = local(date(2024, 4, 29))  # a Monday: the digest is on time
+    wakes = 0
+    while now is not None and now < local(date(2025, 1, 15), 0):
+        report = step(now, catalog, ledger, mailer)
+        # At the start, the digest of the week before is superseded by this morning's.
+        assert report.failed == [] and report.skipped == (1 if wakes == 0 else 0)
+        assert report.next_wake is None or report.next_wake > now
+        now = report.next_wake
+        wakes += 1
+    pairs = [(str(m["X-Key"]), a) for m, to in mailer.delivered for a in to]
+    assert len(pairs) == len(set(pairs)), "something was sent twice"
+    assert set(mailer.of_kind("reminder")) == {
+        (f"p/{action}/1@{due}-{lead}", address)
+        for action, due in (("a", "2024-06-30"), ("b", "2024-12-31"))
+        for lead in ("30d", "7d", "1d")
+        for address in ("polisen@example.se", "skolan@example.se")
+    }
+    assert set(mailer.of_kind("due")) == {
+        ("due/p/a/1/2024-06-30", COORDINATOR),
+        ("due/p/b/1/2024-12-31", COORDINATOR),
+    }
+    assert len(mailer.of_kind("digest")) >= 35  # every Monday (or the day after a holiday)
+    for message, _ in mailer.delivered:
+        moment = parsedate_to_datetime(str(message["Date"])).astimezone(STOCKHOLM)
+        assert moment.time() == time(8, 0), message["Subject"]
+        assert is_working_day(moment.date()), message["Subject"]
+    assert wakes < 100  # one wake per send time, not a polling loop
+
+
+def test_repeated_steps_at_the_same_moment_send_nothing_more(ledger: SqliteLedger) -> None:
+    catalog = Plans((planned(),))
+    mailer = RecordingMailer()
+    first = step(local(date(2024, 5, 31)), catalog, ledger, mailer)
+    assert sent(first) == [
+        (reminder_key("30d"), "polisen@example.se"),
+        (reminder_key("30d"), "skolan@example.se"),
+    ]
+    for minutes in (0, 1, 30, 600):
+        again = step(local(date(2024, 5, 31)) + timedelta(minutes=minutes), catalog, ledger, mailer)
+        assert again.sent == [] and again.failed == []
+    assert len(mailer.of_kind("reminder")) == 2
+    assert first.next_wake == local(date(2024, 6, 3))  # the Monday digest
+
+
+def test_message_id_is_the_ledgers_and_deterministic(ledger: SqliteLedger) -> None:
+    mailer = RecordingMailer()
+    step(local(date(2024, 5, 31)), Plans((planned(),)), ledger, mailer)
+    message, (address,) = next((m, to) for m, to in mailer.delivered if m["X-Kind"] == "reminder")
+    stored = ledger.snapshot()[(reminder_key("30d"), address)].message_id
+    assert message["Message-ID"] == stored == message_id(reminder_key("30d"), address, SETTINGS)
+
+
+def test_an_organisation_without_address_is_reminded_through_the_coordinator(
+    ledger: SqliteLedger,
+) -> None:
+    composer = PlainComposer()
+    mailer = RecordingMailer()
+    catalog = Plans((planned(organisations=(POLISEN, FORENINGEN)),))
+    step(local(date(2024, 5, 31)), catalog, ledger, mailer, composer)
+    assert mailer.of_kind("reminder") == [
+        (reminder_key("30d"), "polisen@example.se"),
+        (reminder_key("30d"), COORDINATOR),
+    ]
+    assert composer.recipients[-1] == Recipient(COORDINATOR, "Föreningen", via_coordinator=True)
+
+
+# --- Catch-up -----------------------------------------------------------------------------
+
+
+def test_after_a_week_of_downtime_only_the_latest_missed_reminder_is_sent(
+    ledger: SqliteLedger,
+) -> None:
+    catalog = Plans((planned(),))
+    mailer = RecordingMailer()
+    step(local(date(2024, 5, 31)), catalog, ledger, mailer)
+    # Down from 19 June to Friday 28 June 09:00: the 7d (20 June) and 1d (28 June) were due.
+    report = step(local(date(2024, 6, 28), 9), catalog, ledger, mailer)
+    assert sent(report) == [
+        (reminder_key("1d"), "polisen@example.se"),
+        (reminder_key("1d"), "skolan@example.se"),
+    ]
+    state = ledger.snapshot()
+    assert {
+        state[(reminder_key("7d"), a)].state for a in ("polisen@example.se", "skolan@example.se")
+    } == {"skipped"}
+    assert sent(report, "digest") == [("digest/2024-06-24/2024-07-21", COORDINATOR)]
+
+
+def test_nothing_is_sent_late_for_a_milestone_already_due(ledger: SqliteLedger) -> None:
+    mailer = RecordingMailer()
+    report = step(local(date(2024, 7, 2), 9), Plans((planned(),)), ledger, mailer)
+    assert mailer.of_kind("reminder") == []
+    assert {(o.key, o.kind) for o in report.sent} >= {("due/p/a/1/2024-06-30", "due")}
+    state = ledger.snapshot()
+    assert {
+        state[(reminder_key(lead), "polisen@example.se")].state for lead in ("30d", "7d", "1d")
+    } == {"skipped"}
+
+
+# --- Crashes and failures -----------------------------------------------------------------
+
+
+def test_a_crash_between_claim_and_sent_resends_once_with_the_same_message_id(
+    ledger_path: Path,
+) -> None:
+    catalog = Plans((planned(organisations=(POLISEN,)),))
+    start = local(date(2024, 5, 31))
+    crashing = RecordingMailer(crash_on="reminder")
+    with SqliteLedger(ledger_path) as ledger, pytest.raises(Crash):
+        step(start, catalog, ledger, crashing)
+    ((first, _),) = [(m, to) for m, to in crashing.delivered if m["X-Kind"] == "reminder"]
+
+    mailer = RecordingMailer()
+    with SqliteLedger(ledger_path) as ledger:  # the restarted daemon
+        assert ledger.snapshot()[(reminder_key("30d"), "polisen@example.se")].state == "sending"
+        early = step(start + timedelta(minutes=1), catalog, ledger, mailer)
+        assert early.sent == [] and early.busy == 0
+        assert early.next_wake == start + DEFAULT_LEASE
+        late = step(start + DEFAULT_LEASE, catalog, ledger, mailer)
+        assert [(o.key, o.resend) for o in late.sent] == [(reminder_key("30d"), True)]
+        assert step(start + 2 * DEFAULT_LEASE, catalog, ledger, mailer).sent == []
+        row = ledger.snapshot()[(reminder_key("30d"), "polisen@example.se")]
+    ((second, _),) = mailer.delivered
+    assert second["Message-ID"] == first["Message-ID"] == row.message_id
+    assert (row.state, row.attempts) == ("sent", 2)
+
+
+def test_a_temporary_failure_is_retried_later_not_earlier(ledger: SqliteLedger) -> None:
+    catalog = Plans((planned(),))
+    start = local(date(2024, 5, 31))
+    mailer = RecordingMailer(refuse={"skolan@example.se": (False, 451, "451 try again later")})
+    first = step(start, catalog, ledger, mailer)
+    assert sent(first) == [(reminder_key("30d"), "polisen@example.se")]
+    assert [(o.address, o.permanent, o.code) for o in first.failed] == [
+        ("skolan@example.se", False, 451)
+    ]
+    assert first.next_wake == start + timedelta(minutes=1)
+    mailer.refuse.clear()
+    assert step(start + timedelta(seconds=59), catalog, ledger, mailer).sent == []
+    retried = step(start + timedelta(minutes=1), catalog, ledger, mailer)
+    assert [o.address for o in retried.sent] == ["skolan@example.se"]
+    assert mailer.of_kind("reminder") == [
+        (reminder_key("30d"), "polisen@example.se"),
+        (reminder_key("30d"), "skolan@example.se"),
+    ]
+
+
+def test_an_smtp_outage_backs_off_and_loses_nothing(ledger: SqliteLedger) -> None:
+    catalog = Plans((planned(),))
+    start = local(date(2024, 5, 31))
+    mailer = RecordingMailer(down=True)
+    now = start
+    waits = []
+    for _ in range(4):
+        report = step(now, catalog, ledger, mailer)
+        assert report.sent == []
+        assert report.next_wake is not None
+        waits.append(report.next_wake - now)
+        now = report.next_wake
+    assert waits == [timedelta(minutes=m) for m in (1, 2, 4, 8)]
+    mailer.down = False
+    report = step(now, catalog, ledger, mailer)
+    assert sorted(a for _, a in sent(report)) == ["polisen@example.se", "skolan@example.se"]
+    assert len(mailer.of_kind("reminder")) == 2
+
+
+def test_a_permanent_failure_for_one_recipient_does_not_stop_the_others(
+    ledger: SqliteLedger,
+) -> None:
+    catalog = Plans((planned(),))
+    start = local(date(2024, 5, 31))
+    mailer = RecordingMailer(refuse={"skolan@example.se": (True, 550, "550 no such mailbox")})
+    report = step(start, catalog, ledger, mailer)
+    assert sent(report) == [(reminder_key("30d"), "polisen@example.se")]
+    assert [o.address for o in report.permanent_failures] == ["skolan@example.se"]
+    mailer.refuse.clear()
+    assert step(start + timedelta(hours=2), catalog, ledger, mailer).sent == []
+    row = ledger.snapshot()[(reminder_key("30d"), "skolan@example.se")]
+    assert (row.state, row.permanent, row.last_error) == ("failed", True, "550 no such mailbox")
+
+
+def test_a_transport_that_raises_counts_as_a_temporary_failure(ledger: SqliteLedger) -> None:
+    class Broken(RecordingMailer):
+        def send(self, message: EmailMessage, recipients: Sequence[str]) -> list[SendResult]:
+            raise OSError("network unreachable")
+
+    report = step(local(date(2024, 5, 31)), Plans((planned(),)), ledger, Broken())
+    assert [(o.permanent, o.error) for o in report.failed if o.kind == "reminder"] == [
+        (False, "OSError: network unreachable")
+    ] * 2
+
+
+def test_a_stop_request_lets_the_current_send_finish_and_stops(ledger: SqliteLedger) -> None:
+    mailer = RecordingMailer()
+    asked: list[bool] = []
+
+    def should_stop() -> bool:
+        asked.append(True)
+        return len(asked) > 1
+
+    report = send_due_once(
+        local(date(2024, 5, 31)),
+        Plans((planned(),)),
+        SETTINGS,
+        ledger,
+        mailer,
+        PlainComposer(),
+        should_stop=should_stop,
+    )
+    assert report.stopped and len(report.sent) == 1
+    assert report.next_wake == local(date(2024, 5, 31))
+    rest = step(local(date(2024, 5, 31), 8, 1), Plans((planned(),)), ledger, mailer)
+    assert len(rest.sent) == 2 and not rest.stopped
+    assert len(mailer.delivered) == 3
+
+
+# --- Change notices, due notices, digests -------------------------------------------------
+
+
+def test_a_moved_due_date_is_told_to_each_organisation_once(ledger: SqliteLedger) -> None:
+    mailer = RecordingMailer()
+    step(local(date(2024, 5, 31)), Plans((planned(),)), ledger, mailer)
+    edited = Plans((planned(date(2024, 8, 30)),))
+    seen = local(date(2024, 6, 4), 14)  # the plan edit is noticed on a Tuesday afternoon
+    report = step(seen, edited, ledger, mailer)
+    assert [(c.old_due, c.new_due) for c in report.changes] == [(JUNE_30, date(2024, 8, 30))]
+    assert mailer.of_kind("changed") == []
+    assert report.next_wake == local(date(2024, 6, 5))
+    step(local(date(2024, 6, 5)), edited, ledger, mailer)
+    step(local(date(2024, 6, 6)), edited, ledger, mailer)
+    assert mailer.of_kind("changed") == [
+        ("changed/p/a/1/2024-06-30/2024-08-30", "polisen@example.se"),
+        ("changed/p/a/1/2024-06-30/2024-08-30", "skolan@example.se"),
+    ]
+
+
+def test_the_coordinator_hears_the_next_working_day_that_a_milestone_fell_due(
+    ledger: SqliteLedger,
+) -> None:
+    mailer = RecordingMailer()
+    catalog = Plans((planned(date(2024, 12, 23)),))
+    step(local(date(2024, 12, 20)), catalog, ledger, mailer)
+    assert sent(step(local(date(2024, 12, 24)), catalog, ledger, mailer), "due") == []
+    report = step(local(date(2024, 12, 27)), catalog, ledger, mailer)
+    assert sent(report, "due") == [("due/p/a/1/2024-12-23", COORDINATOR)]
+
+
+def test_the_weekly_digest_lists_coming_overdue_unreadable_and_failed(
+    ledger: SqliteLedger,
+) -> None:
+    composer = PlainComposer()
+    unreadable = Problem(
+        Location(Path("plan/p.toml"), 40), "action 3 ('x'), field när", "'Löpande': names no time"
+    )
+    catalog = Plans(
+        (
+            planned(date(2024, 6, 7), action="past"),
+            planned(action="a"),
+            planned(date(2024, 9, 1), action="far"),
+        ),
+        [unreadable],
+    )
+    mailer = RecordingMailer(refuse={"skolan@example.se": (True, 550, "550 no such mailbox")})
+    step(local(date(2024, 5, 31)), catalog, ledger, mailer, composer)
+    report = step(local(date(2024, 6, 10)), catalog, ledger, mailer, composer)
+    assert ("digest", COORDINATOR) in [(o.kind, o.address) for o in report.sent]
+    data = composer.digests[-1]
+    assert (data.start, data.end) == (date(2024, 6, 10), date(2024, 7, 7))
+    assert [p.key for p in data.upcoming] == ["p/a/1"]
+    assert [p.key for p in data.overdue] == ["p/past/1"]
+    assert data.unreadable == ["p.toml, action 3 ('x'): 'Löpande': names no time"]
+    assert [(f.address, f.error) for f in data.failed] == [
+        ("skolan@example.se", "550 no such mailbox")
+    ] * 2  # the 30d reminders of "a" and 7d of "past", both refused for good
+
+
+def test_ledger_keys_match_the_composers_message_identity() -> None:
+    milestone = planned()
+    assert due_notice_key(milestone) == due_key(milestone)
+    assert change_key(milestone, date(2024, 5, 31)) == changed_key(milestone, date(2024, 5, 31))
+    data = DigestData(date(2024, 6, 10), date(2024, 7, 7))
+    assert digest_key(data) == "digest/2024-06-10/2024-07-07"
+
+
+# --- The commands: simulate and schedule (the seed plan, real templates) -------------------
+
+
+def test_simulate_writes_the_years_messages_at_eight_on_working_days_without_a_ledger(
+    project: Path,
+) -> None:
+    import io
+    from email import policy
+    from email.parser import BytesParser
+
+    from notifier.cli import main
+
+    outbox = project / "simulated"
+    out = io.StringIO()
+    argv = ["--config", str(project / "config.toml"), "simulate"]
+    argv += ["--from", "2024-01-01", "--to", "2024-12-31", "--outbox", str(outbox)]
+    assert main(argv, stdout=out) == 0
+    files = sorted(outbox.glob("*.eml"))
+    assert f"Wrote {len(files)} messages" in out.getvalue()
+    kinds = set()
+    for path in files:
+        with path.open("rb") as handle:
+            message = BytesParser(policy=policy.default).parse(handle)
+        moment = parsedate_to_datetime(str(message["Date"])).astimezone(STOCKHOLM)
+        assert moment.time() == time(8, 0), path.name
+        assert is_working_day(moment.date()), path.name
+        assert message.get_body(("plain",)) is not None and message.get_body(("html",))
+        kinds.add(str(message["Subject"]).split()[0])
+    assert len(kinds) == 3  # reminders, due notices, digests
+    assert len(files) > 100
+    assert not (project / "state" / "ledger.sqlite3").exists()
+
+
+def test_schedule_shows_each_recipients_state_from_the_ledger(project: Path) -> None:
+    import io
+    import json
+
+    from notifier.catalog import load_catalog
+    from notifier.cli import main
+    from notifier.config import load_settings
+
+    settings = load_settings(project / "config.toml")
+    catalog = load_catalog(settings.plans.dir)
+    refusing = RecordingMailer(refuse={"info@besoksnaring.example": (True, 550, "550 unknown")})
+    with SqliteLedger(settings.ledger.path) as ledger:
+        send_due_once(
+            local(date(2024, 6, 20)), catalog, settings, ledger, refusing, PlainComposer()
+        )
+    out = io.StringIO()
+    argv = ["--config", str(project / "config.toml"), "schedule", "--json"]
+    argv += ["--from", "2024-06-20", "--to", "2024-06-28"]
+    assert main(argv, stdout=out, clock=lambda: local(date(2024, 6, 21))) == 0
+    shown = json.loads(out.getvalue())
+    states = {
+        (r["key"], p["address"]): p["state"] for r in shown["reminders"] for p in r["recipients"]
+    }
+    key = "gotland-2024/information-sommarkrogare/1@2024-06-30"
+    assert states[(f"{key}-7d", "info@besoksnaring.example")] == "failed"
+    assert states[(f"{key}-1d", "info@besoksnaring.example")] is None
+    alcohol = "gotland-2024/utbildning-ansvarsfull-alkoholservice/1@2024-06-30-7d"
+    assert states[(alcohol, "samhallsbyggnadsforvaltningen@gotland.example")] == "sent"
+    assert all(r["send_at"].endswith("08:00:00+02:00") for r in shown["reminders"])
