@@ -90,8 +90,7 @@ def build_catalog(plan_files: list[PlanFile], directory: Directory) -> Catalog:
             for name in resolution.unknown:
                 suggestion = directory.suggestion(name)
                 hint = (
-                    f"Did you mean '{suggestion}'? Add '{name}' to its aliases in "
-                    f"{DIRECTORY_FILE}."
+                    f"Did you mean '{suggestion}'? Add '{name}' to its aliases in {DIRECTORY_FILE}."
                     if suggestion
                     else f"Add it, with its email addresses, to {DIRECTORY_FILE}."
                 )
@@ -125,10 +124,10 @@ def build_catalog(plan_files: list[PlanFile], directory: Directory) -> Catalog:
     for name, location in without_address.items():
         problems.append(
             Problem(
-                directory.source and Location(directory.source) or location,
+                (directory.source and Location(directory.source)) or location,
                 f"organisation '{name}'",
                 "has no email address; its reminders go to the coordinator instead",
-                f"Add emails = [\"…\"] to it in {DIRECTORY_FILE}.",
+                f'Add emails = ["…"] to it in {DIRECTORY_FILE}.',
                 kind="directory",
             )
         )

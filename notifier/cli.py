@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from notifier.commands import plans
+from notifier.commands import feeds, mailing, plans, reminders, service
 from notifier.commands.base import EXIT_PROBLEMS, EXIT_USAGE, Context
 from notifier.config import config_path
 from notifier.errors import ConfigError, DeliveryError, UserError
@@ -22,6 +22,13 @@ SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     plans.add_validate,
     plans.add_when,
     plans.add_import,
+    feeds.add_serve,
+    feeds.add_feed,
+    feeds.add_feeds,
+    mailing.add_send_test,
+    reminders.add_schedule,
+    reminders.add_simulate,
+    service.add_run,
 )
 
 

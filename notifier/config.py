@@ -10,11 +10,11 @@ whatever its working directory.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import tomllib
 from contextvars import ContextVar
-import datetime as dt
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -30,7 +30,7 @@ PASSWORD_FILE_ENV = "NOTIFIER_SMTP__PASSWORD_FILE"
 CREDENTIAL_NAME = "smtp-password"
 DEFAULT_CONFIG = Path("config.toml")
 
-_file_data: ContextVar[dict[str, Any]] = ContextVar("notifier_config_file_data", default={})
+_file_data: ContextVar[dict[str, Any] | None] = ContextVar("notifier_config_file", default=None)
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(d|h|m|s)\s*$")
 _DURATION_UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
@@ -104,7 +104,9 @@ class ReminderSettings(Section):
         try:
             ZoneInfo(zone)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"'{zone}' is not a known time zone, e.g. 'Europe/Stockholm'") from None
+            raise ValueError(
+                f"'{zone}' is not a known time zone, e.g. 'Europe/Stockholm'"
+            ) from None
         return zone
 
     @property
@@ -162,7 +164,7 @@ class _ParsedFile(PydanticBaseSettingsSource):
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        return dict(_file_data.get())
+        return dict(_file_data.get() or {})
 
 
 class Settings(BaseSettings):
@@ -230,7 +232,9 @@ def load_settings(path: Path | None = None, *, required: bool = False) -> Settin
 def _read_file(path: Path, *, required: bool) -> dict[str, Any]:
     if not path.exists():
         if required:
-            raise ConfigError([f"{path}: no such config file"], hint="Check --config or $NOTIFIER_CONFIG.")
+            raise ConfigError(
+                [f"{path}: no such config file"], hint="Check --config or $NOTIFIER_CONFIG."
+            )
         return {}
     try:
         with path.open("rb") as handle:

@@ -285,9 +285,7 @@ def _problem_area(headings: dict[str, str], section: str) -> str:
 def plan_paths(folder: Path) -> list[Path]:
     """Every plan file in the folder, in a stable order; the directory file is not a plan."""
     if not folder.is_dir():
-        raise PlanError(
-            [f"{folder}: no such plan folder"], hint="Set plans.dir in config.toml."
-        )
+        raise PlanError([f"{folder}: no such plan folder"], hint="Set plans.dir in config.toml.")
     return sorted(p for p in folder.glob("*.toml") if p.name != DIRECTORY_FILE)
 
 

@@ -28,9 +28,7 @@ def reading_json(reading: Reading) -> dict[str, Any]:
 
 
 def describe_milestone(milestone: Milestone) -> str:
-    window = (
-        f"{milestone.start} – {milestone.end}" if milestone.start else f"by {milestone.end}"
-    )
+    window = f"{milestone.start} – {milestone.end}" if milestone.start else f"by {milestone.end}"
     label = f"{milestone.label}: " if milestone.label else ""
     tentative = ", tentative" if milestone.tentative else ""
     return f"{label}{window}, due {milestone.due}{tentative}"

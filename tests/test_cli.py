@@ -15,27 +15,43 @@ EXPECTED_DUE = {
     ("sig", 1): ("Klart för start", "2024-11-01", "2024-11-30", "2024-11-01", False),
     ("krogar-mot-knark", 1): ("Utbildning", "2024-05-01", "2024-05-31", "2024-05-31", False),
     ("krogar-mot-knark", 2): (
-        "Diplomeringsklart", "2024-12-01", "2024-12-31", "2024-12-31", False,
+        "Diplomeringsklart",
+        "2024-12-01",
+        "2024-12-31",
+        "2024-12-31",
+        False,
     ),
     ("utbildning-andts-coacher", 1): (None, "2024-03-01", "2024-03-31", "2024-03-31", False),
     ("utbildning-andts-coacher", 2): (None, "2024-09-01", "2024-11-30", "2024-11-30", False),
     ("utbildning-ansvarsfull-alkoholservice", 1): (
-        "Klart", "2024-06-01", "2024-06-30", "2024-06-30", False,
+        "Klart",
+        "2024-06-01",
+        "2024-06-30",
+        "2024-06-30",
+        False,
     ),
     ("information-sommarkrogare", 1): ("Klart", "2024-06-01", "2024-06-30", "2024-06-30", False),
     ("delbart", 1): (None, "2024-02-01", "2024-03-31", "2024-03-31", False),
     ("forelasning-sexuellt-vald", 1): (None, "2024-11-01", "2024-11-30", "2024-11-30", True),
     ("sodra-gotland-samverkar", 1): ("Klart", "2024-12-01", "2024-12-31", "2024-12-31", False),
     ("lilla-islandsmodellen", 1): (
-        "Uppföljning", "2024-12-01", "2024-12-31", "2024-12-31", False,
+        "Uppföljning",
+        "2024-12-01",
+        "2024-12-31",
+        "2024-12-31",
+        False,
     ),
 }
 
 
 def run(*argv: str, stdin: str = "") -> tuple[int, str]:
     out = io.StringIO()
-    code = main(list(argv), stdout=out, stdin=io.StringIO(stdin),
-                clock=lambda: datetime(2024, 3, 1, tzinfo=UTC))
+    code = main(
+        list(argv),
+        stdout=out,
+        stdin=io.StringIO(stdin),
+        clock=lambda: datetime(2024, 3, 1, tzinfo=UTC),
+    )
     return code, out.getvalue()
 
 
@@ -94,8 +110,13 @@ def test_when_json_reads_one_text() -> None:
     assert code == 0
     assert json.loads(out) == {
         "milestones": [
-            {"label": None, "start": "2024-11-01", "end": "2024-11-30", "due": "2024-11-30",
-             "tentative": True}
+            {
+                "label": None,
+                "start": "2024-11-01",
+                "end": "2024-11-30",
+                "due": "2024-11-30",
+                "tentative": True,
+            }
         ],
         "unparseable": False,
         "reason": None,
@@ -103,8 +124,10 @@ def test_when_json_reads_one_text() -> None:
 
 
 def test_when_takes_the_year_from_the_option_or_the_clock() -> None:
-    assert json.loads(run("when", "juni", "--json", "--year", "2026")[1])["milestones"][0][
-        "due"] == "2026-06-30"
+    assert (
+        json.loads(run("when", "juni", "--json", "--year", "2026")[1])["milestones"][0]["due"]
+        == "2026-06-30"
+    )
     assert json.loads(run("when", "juni", "--json")[1])["milestones"][0]["due"] == "2024-06-30"
 
 
@@ -132,7 +155,10 @@ def test_usage_errors_exit_2() -> None:
 def test_python_dash_m_runs_the_same_cli(project: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "notifier", "--config", str(project / "config.toml"), "validate"],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert "11 milestones" in result.stdout

@@ -23,8 +23,12 @@ def directory() -> Directory:
         ("Socialtjänsten, Grundskolan, Polisen", ["Socialtjänsten", "Grundskolan", "Polisen"]),
         (
             "Regionstyrelse-förvaltningen, Polisen, Gotlands förenade besöksnäring, Länsstyrelsen",
-            ["Regionstyrelseförvaltningen", "Polisen", "Gotlands förenade besöksnäring",
-             "Länsstyrelsen"],
+            [
+                "Regionstyrelseförvaltningen",
+                "Polisen",
+                "Gotlands förenade besöksnäring",
+                "Länsstyrelsen",
+            ],
         ),
         ("Gotlands förenade besöksnärings", ["Gotlands förenade besöksnäring"]),
         (

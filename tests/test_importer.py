@@ -40,7 +40,9 @@ def test_the_seed_has_two_areas_nine_actions_and_every_column_verbatim(seed_text
     assert len(plan["action"]) == 9
     krogar = plan["action"][1]
     assert krogar["section"] == "1.1"
-    assert krogar["problem"] == "Inkomster från narkotikaförsäljning bidrar till nätverkens tillväxt."
+    assert (
+        krogar["problem"] == "Inkomster från narkotikaförsäljning bidrar till nätverkens tillväxt."
+    )
     assert krogar["åtgärd"] == "Implementera metoden Krogar mot knark."
     assert krogar["när"] == "Utbildning maj 2024, Diplomeringsklart december 2024"
     assert krogar["vem"].startswith("Regionstyrelse-förvaltningen, Polisen")

@@ -83,7 +83,9 @@ def test_an_unreadable_when_is_reported_with_file_line_and_text(project: Path) -
     catalog = load_catalog(project / "plan")
     [problem] = catalog.problems
     line = next(n for n, t in enumerate(path.read_text().splitlines(), 1) if "Löpande" in t)
-    assert str(problem).startswith(f"{path}:{line}: action 8 ('sodra-gotland-samverkar'), field när")
+    assert str(problem).startswith(
+        f"{path}:{line}: action 8 ('sodra-gotland-samverkar'), field när"
+    )
     assert "Löpande" in str(problem)
 
 

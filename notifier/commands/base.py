@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
-from notifier.config import Settings, config_path, load_settings
+from notifier.config import Settings, load_settings
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1

@@ -47,7 +47,9 @@ def add_when(sub: argparse._SubParsersAction) -> None:
         "line from standard input and print one JSON object per line.",
     )
     parser.add_argument("text", help="the text, e.g. 'Klart juni 2024', or - for stdin")
-    parser.add_argument("--year", type=int, help="year for texts that name none (default: this year)")
+    parser.add_argument(
+        "--year", type=int, help="year for texts that name none (default: this year)"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.set_defaults(handler=when)
 
@@ -96,7 +98,6 @@ def import_command(args: argparse.Namespace, context: Context) -> int:
         )
     atomic_write(args.output, text.encode("utf-8"))
     context.stdout.write(
-        f"Wrote {args.output}: {len(data['action'])} actions. "
-        f"Check it with: notifier validate\n"
+        f"Wrote {args.output}: {len(data['action'])} actions. Check it with: notifier validate\n"
     )
     return EXIT_OK

@@ -1,0 +1,314 @@
+"""The long-running process: serve feeds, send what is due, reload on change, stop cleanly.
+
+Level-triggered: APScheduler only decides *when* to wake. At each wake ``send_due_once``
+computes from plans, configuration and ledger what is due now and sends what the ledger has
+not recorded, so a missed wake, a clock jump, a reload or a restart loses nothing.
+
+Threads: the main thread handles signals, reloads and the systemd watchdog; APScheduler's
+worker runs the send step (one at a time); the HTTP server answers in its own threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import FrameType
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from notifier import logs
+from notifier.catalog import Catalog
+from notifier.config import password_origin
+from notifier.errors import NotifierError, UserError
+from notifier.feedstate import TokenFile, history_path, load_history, publish, tokens_path
+from notifier.ledger import Ledger, open_ledger
+from notifier.logs import fields
+from notifier.mail import describe, mailer_for
+from notifier.metrics import Health, Metrics
+from notifier.sender import SendReport, send_due_once
+from notifier.server import FeedApp, FeedServer, FeedStore
+from notifier.state import LoadedState, fingerprint, load_state, watched_files
+from notifier.systemd import Notifier, watchdog_interval
+
+logger = logging.getLogger(__name__)
+
+SWEEP_INTERVAL = timedelta(minutes=15)
+RETRY_AFTER_ERROR = timedelta(minutes=1)
+WATCH_INTERVAL = 5.0
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def milestone_changes(old: Catalog, new: Catalog) -> list[str]:
+    """'added/changed/removed milestone …' lines for the log after a reload."""
+    before = {m.key: m.milestone for m in old.milestones}
+    after = {m.key: m.milestone for m in new.milestones}
+    lines = [f"added milestone {key} due {after[key].due}" for key in after if key not in before]
+    lines += [
+        f"changed milestone {key}: due {before[key].due} -> {after[key].due}"
+        if before[key].due != after[key].due
+        else f"changed milestone {key}"
+        for key in after
+        if key in before and before[key] != after[key]
+    ]
+    lines += [f"removed milestone {key}" for key in before if key not in after]
+    return lines
+
+
+class Daemon:
+    def __init__(
+        self,
+        config: Path,
+        *,
+        clock: Clock = utc_now,
+        notifier: Notifier | None = None,
+        watch_interval: float = WATCH_INTERVAL,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.systemd = notifier or Notifier()
+        self.watch_interval = watch_interval
+        self.metrics = Metrics()
+        self.health = Health()
+        self._stop = threading.Event()
+        self._wake_main = threading.Event()
+        self._reload_requested = False
+        self._send_lock = threading.Lock()
+        self._scheduler = BackgroundScheduler(
+            timezone=UTC,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+
+    # --- start and stop ---------------------------------------------------------------------
+
+    def run(self) -> int:
+        self.state = load_state(self.config)
+        settings = self.state.settings
+        logs.setup(settings.logging.level, settings.logging.format, self._secrets())
+        self._log_start()
+        self.ledger: Ledger = open_ledger(settings.ledger.path)
+        self.health.ledger_ok = True
+        self.tokens = TokenFile(tokens_path(settings))
+        self.store = FeedStore(settings, load_history(history_path(settings)), self.tokens)
+        publish(self.store, self.state.catalog, self.clock(), settings, self.tokens)
+        self._note_catalog(self.state)
+        app = FeedApp(self.store, {"/healthz": self.health.route, "/metrics": self.metrics.route})
+        self.server = FeedServer(
+            self.metrics.counting(app),  # type: ignore[arg-type]
+            settings.server.host,
+            settings.server.port,
+        ).start()
+        self._fingerprint = fingerprint(watched_files(settings))
+        self._install_signals()
+        self._scheduler.start()
+        self._scheduler.add_job(self.wake, "date", run_date=self.clock(), id="wake")
+        self._scheduler.add_job(
+            self.wake, "interval", seconds=SWEEP_INTERVAL.total_seconds(), id="sweep"
+        )
+        if self.watch_interval > 0:
+            self._scheduler.add_job(
+                self._check_files, "interval", seconds=self.watch_interval, id="watch"
+            )
+        self.systemd.ready(self._status())
+        logger.info("ready %s", fields(feeds=self.server.url + "/calendar.ics"))
+        try:
+            self._main_loop()
+        finally:
+            self._shutdown()
+        return 0
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake_main.set()
+
+    def request_reload(self) -> None:
+        self._reload_requested = True
+        self._wake_main.set()
+
+    def _main_loop(self) -> None:
+        interval = watchdog_interval()
+        while not self._stop.is_set():
+            self._wake_main.wait(timeout=interval)
+            self._wake_main.clear()
+            if self._stop.is_set():
+                break
+            if self._reload_requested:
+                self._reload_requested = False
+                self.reload()
+            if interval:
+                self.systemd.watchdog()
+
+    def _shutdown(self) -> None:
+        logger.info("stopping: finishing the message in flight")
+        self.systemd.stopping()
+        # wait=True: the send step in progress ends after its current message (should_stop).
+        self._scheduler.shutdown(wait=True)
+        self.server.stop()
+        self.ledger.close()
+        logger.info("stopped")
+
+    def _install_signals(self) -> None:
+        def on_stop(signum: int, frame: FrameType | None) -> None:
+            logger.info("received %s", signal.Signals(signum).name)
+            self.stop()
+
+        def on_hup(signum: int, frame: FrameType | None) -> None:
+            logger.info("received SIGHUP: reloading")
+            self.request_reload()
+
+        signal.signal(signal.SIGTERM, on_stop)
+        signal.signal(signal.SIGINT, on_stop)
+        signal.signal(signal.SIGHUP, on_hup)
+
+    # --- sending ------------------------------------------------------------------------------
+
+    def wake(self) -> SendReport | None:
+        """One send step; then schedule the next wake from what the ledger and plan say."""
+        with self._send_lock:
+            if self._stop.is_set():
+                return None
+            now = self.clock()
+            state = self.state
+            mailer = mailer_for(state.settings)
+            report: SendReport | None = None
+            try:
+                report = send_due_once(
+                    now,
+                    state.catalog,
+                    state.settings,
+                    self.ledger,
+                    mailer,
+                    state.composer,
+                    should_stop=self._stop.is_set,
+                )
+            except NotifierError as error:
+                self.health.ledger_ok = False
+                logger.error("send step failed: %s", error)
+            except Exception:
+                self.health.ledger_ok = False
+                logger.exception("send step failed")
+            finally:
+                mailer.close()
+            if report is None:
+                self._schedule_wake(now + RETRY_AFTER_ERROR)
+                return None
+            self.health.ledger_ok = True
+            self._account(report, now)
+            upcoming = now + SWEEP_INTERVAL
+            self._schedule_wake(min(report.next_wake, upcoming) if report.next_wake else upcoming)
+            return report
+
+    def _account(self, report: SendReport, now: datetime) -> None:
+        for outcome in report.sent:
+            self.metrics.sent.labels(outcome.kind).inc()
+        for outcome in report.failed:
+            self.metrics.failed.labels(outcome.kind, str(outcome.permanent).lower()).inc()
+        self.metrics.skipped.inc(report.skipped)
+        self.metrics.last_sweep.set(now.timestamp())
+        self.health.last_sweep = now
+        if report.sent or report.failed or report.skipped:
+            logger.info(
+                "send step %s",
+                fields(sent=len(report.sent), failed=len(report.failed), skipped=report.skipped),
+            )
+
+    def _schedule_wake(self, when: datetime) -> None:
+        if self._stop.is_set():
+            return
+        self.health.next_wake = when
+        self.metrics.next_due.set(when.timestamp())
+        self._scheduler.add_job(self.wake, "date", run_date=when, id="wake", replace_existing=True)
+        self.systemd.status(self._status())
+
+    # --- reloading ------------------------------------------------------------------------------
+
+    def _check_files(self) -> None:
+        current = fingerprint(watched_files(self.state.settings))
+        if current != self._fingerprint:
+            self._fingerprint = current
+            logger.info("a watched file changed: reloading")
+            self.request_reload()
+
+    def reload(self) -> bool:
+        """Load everything again; swap it in only if it is fit, else keep the last good state."""
+        self.systemd.reloading(time.monotonic_ns() // 1000)
+        try:
+            new = load_state(self.config)
+        except UserError as error:
+            return self._refuse(error.message)
+        finally:
+            self._fingerprint = fingerprint(watched_files(self.state.settings))
+        if new.blocking:
+            return self._refuse("\n".join(str(p) for p in new.blocking))
+        old = self.state
+        with self._send_lock:
+            self.state = new
+        for line in milestone_changes(old.catalog, new.catalog):
+            logger.info("%s", line)
+        publish(self.store, new.catalog, self.clock(), new.settings, self.tokens)
+        self._note_catalog(new)
+        self.health.reload_error = None
+        self.systemd.ready(self._status())
+        self._schedule_wake(self.clock())
+        logger.info(
+            "reloaded %s",
+            fields(plans=len(new.catalog.plans), milestones=len(new.catalog.milestones)),
+        )
+        return True
+
+    def _refuse(self, message: str) -> bool:
+        self.metrics.plan_load_errors.inc()
+        self.health.reload_error = message
+        logger.error("reload refused, keeping the last good plan:\n%s", message)
+        self.systemd.ready(self._status())
+        return False
+
+    # --- reporting ------------------------------------------------------------------------------
+
+    def _note_catalog(self, state: LoadedState) -> None:
+        catalog = state.catalog
+        self.health.plans = len(catalog.plans)
+        self.health.milestones = len(catalog.milestones)
+        self.health.problems = [str(p) for p in catalog.problems]
+        self.metrics.milestones.set(len(catalog.milestones))
+        self.metrics.plan_problems.set(len(catalog.problems))
+        for problem in catalog.problems:
+            logger.warning("plan problem: %s", problem)
+
+    def _status(self) -> str:
+        wake = self.health.next_wake
+        text = f"{self.health.plans} plan(s), {self.health.milestones} milestones"
+        if wake:
+            text += f"; next wake {wake.astimezone(UTC):%Y-%m-%d %H:%M}Z"
+        if self.health.reload_error:
+            text += "; last reload refused"
+        return text
+
+    def _log_start(self) -> None:
+        settings = self.state.settings
+        logger.info("starting %s", fields(pid=os.getpid(), config=settings.source or "defaults"))
+        logger.info(
+            "plans loaded %s",
+            fields(
+                dir=settings.plans.dir,
+                plans=len(self.state.catalog.plans),
+                milestones=len(self.state.catalog.milestones),
+            ),
+        )
+        logger.info("mail goes to %s", describe(mailer_for(settings)))
+        if settings.smtp.host:
+            logger.info("smtp password from %s", password_origin(settings))
+
+    def _secrets(self) -> list[str]:
+        password = self.state.settings.smtp.password
+        return [password.get_secret_value()] if password else []

@@ -1,0 +1,127 @@
+"""Prometheus metrics and the health answer, as routes for the HTTP server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+Response = tuple[str, list[tuple[str, str]], bytes]
+
+
+class Metrics:
+    """One registry per daemon, so tests and several daemons in one process stay apart."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.sent = Counter(
+            "notifier_messages_sent",
+            "Messages delivered, by kind",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.failed = Counter(
+            "notifier_messages_failed",
+            "Failed deliveries, by kind and permanence",
+            ["kind", "permanent"],
+            registry=self.registry,
+        )
+        self.skipped = Counter(
+            "notifier_messages_skipped",
+            "Messages recorded as skipped after downtime",
+            registry=self.registry,
+        )
+        self.last_sweep = Gauge(
+            "notifier_last_successful_sweep_timestamp_seconds",
+            "When the last send step finished without error",
+            registry=self.registry,
+        )
+        self.next_due = Gauge(
+            "notifier_next_wake_timestamp_seconds",
+            "When the daemon next wakes to send",
+            registry=self.registry,
+        )
+        self.plan_load_errors = Counter(
+            "notifier_plan_load_errors",
+            "Reloads refused because of bad input",
+            registry=self.registry,
+        )
+        self.plan_problems = Gauge(
+            "notifier_plan_problems",
+            "Problems in the plans being served",
+            registry=self.registry,
+        )
+        self.milestones = Gauge(
+            "notifier_milestones", "Milestones in the plans being served", registry=self.registry
+        )
+        self.feed_requests = Counter(
+            "notifier_feed_requests",
+            "HTTP requests, by status",
+            ["status"],
+            registry=self.registry,
+        )
+
+    def route(self, environ: Mapping[str, Any]) -> Response:
+        body = generate_latest(self.registry)
+        return (
+            "200 OK",
+            [("Content-Type", CONTENT_TYPE_LATEST), ("Content-Length", str(len(body)))],
+            body,
+        )
+
+    def counting(self, app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+        """WSGI middleware counting responses by status code."""
+
+        def counted(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+            def start(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
+                self.feed_requests.labels(status.split(" ", 1)[0]).inc()
+                return start_response(status, headers, *rest)
+
+            return app(environ, start)
+
+        return counted
+
+
+@dataclass
+class Health:
+    """What /healthz reports; the daemon keeps it current."""
+
+    plans: int = 0
+    milestones: int = 0
+    ledger_ok: bool = False
+    next_wake: datetime | None = None
+    last_sweep: datetime | None = None
+    problems: list[str] = field(default_factory=list)
+    reload_error: str | None = None
+
+    @property
+    def healthy(self) -> bool:
+        return self.plans > 0 and self.ledger_ok
+
+    def route(self, environ: Mapping[str, Any]) -> Response:
+        data = {
+            "status": "ok" if self.healthy else "unavailable",
+            "plans": self.plans,
+            "milestones": self.milestones,
+            "ledger": "ok" if self.ledger_ok else "not writable",
+            "next_wake": self.next_wake.isoformat() if self.next_wake else None,
+            "last_sweep": self.last_sweep.isoformat() if self.last_sweep else None,
+            "problems": len(self.problems),
+            "reload_error": self.reload_error,
+        }
+        body = (json.dumps(data, ensure_ascii=False) + "\n").encode("utf-8")
+        status = "200 OK" if self.healthy else "503 Service Unavailable"
+        return (
+            status,
+            [
+                ("Content-Type", "application/json"),
+                ("Cache-Control", "no-store"),
+                ("Content-Length", str(len(body))),
+            ],
+            body,
+        )
