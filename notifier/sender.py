@@ -199,7 +199,8 @@ def send_due_once(
     plan = due_items(items, ledger.snapshot(), now, lease)
     report.skipped = ledger.mark_skipped(plan.skip, now)
     for skip in plan.skip:
-        logger.info("skipped %s to %s: %s", skip.key, skip.address, skip.reason)
+        # One line per recipient is noise after a long stop; the step's summary counts them.
+        logger.debug("skipped %s to %s: %s", skip.key, skip.address, skip.reason)
     ledger.record_due(plan.send, now)
     wake = [plan.next_at] if plan.next_at else []
     for delivery in plan.send:

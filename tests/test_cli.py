@@ -162,3 +162,11 @@ def test_python_dash_m_runs_the_same_cli(project: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "11 milestones" in result.stdout
+
+
+def test_validate_renders_the_templates_and_names_a_broken_one(project: Path) -> None:
+    template = project / "templates" / "reminder.txt"
+    template.write_text(template.read_text(encoding="utf-8") + "\n{% if %}\n", encoding="utf-8")
+    code, out = run("--config", str(project / "config.toml"), "validate")
+    assert code == 1
+    assert "reminder.txt" in out

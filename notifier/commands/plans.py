@@ -8,10 +8,12 @@ from pathlib import Path
 
 from notifier.catalog import load_catalog
 from notifier.commands.base import EXIT_OK, EXIT_PROBLEMS, Context
+from notifier.compose import Composer
 from notifier.deadlines import read_when
 from notifier.errors import UserError
 from notifier.files import atomic_write
 from notifier.importer import import_plan, read_source
+from notifier.model import Location, Problem
 from notifier.plan import dump_plan
 from notifier.report import catalog_json, catalog_text, reading_json, reading_text
 
@@ -31,6 +33,13 @@ def validate(args: argparse.Namespace, context: Context) -> int:
     settings = context.settings()
     catalog = load_catalog(settings.plans.dir)
     problems = catalog.problems
+    try:
+        Composer.load(settings.templates.dir)
+    except UserError as error:
+        problems.extend(
+            Problem(Location(settings.templates.dir), "templates", line, kind="template")
+            for line in error.problems
+        )
     if args.json:
         json.dump(catalog_json(catalog), context.stdout, ensure_ascii=False, indent=2)
         context.stdout.write("\n")
