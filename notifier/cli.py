@@ -29,6 +29,7 @@ SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     reminders.add_schedule,
     reminders.add_simulate,
     service.add_run,
+    service.add_status,
 )
 
 

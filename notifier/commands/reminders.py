@@ -62,7 +62,7 @@ def schedule_command(args: argparse.Namespace, context: Context) -> int:
         for r in reminders(catalog, settings)
         if start <= r.send_at.date() and (end is None or r.send_at.date() <= end)
     ]
-    state = _ledger_state(settings)
+    state = ledger_state(settings)
     if args.json:
         data = {
             "from": start.isoformat(),
@@ -85,7 +85,7 @@ def schedule_command(args: argparse.Namespace, context: Context) -> int:
     return EXIT_OK
 
 
-def _ledger_state(settings: Settings) -> dict[tuple[str, str], LedgerEntry]:
+def ledger_state(settings: Settings) -> dict[tuple[str, str], LedgerEntry]:
     """The ledger's rows, without creating a ledger where there is none."""
     path = Path(settings.ledger.path)
     if not path.exists():

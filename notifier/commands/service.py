@@ -1,11 +1,18 @@
-"""The operator's command: run the daemon."""
+"""The operator's commands: run the daemon, and show its state."""
 
 from __future__ import annotations
 
 import argparse
+from collections import Counter
+from datetime import timedelta
 
-from notifier.commands.base import Context
+from notifier.catalog import load_catalog
+from notifier.commands.base import EXIT_OK, Context
+from notifier.commands.reminders import ledger_state
 from notifier.daemon import Daemon
+from notifier.mail import describe, mailer_for
+from notifier.schedule import zone
+from notifier.sender import planned_messages
 
 
 def add_run(sub: argparse._SubParsersAction) -> None:
@@ -28,3 +35,65 @@ def add_run(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, context: Context) -> int:
     return Daemon(context.config, watch_interval=args.watch_interval).run()
+
+
+def add_status(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "status",
+        help="plans loaded, next messages, recent sends and failures, overdue milestones",
+        description="A read-only overview from the plans and the ledger, for the operator and "
+        "the coordinator. Creates nothing; works while the daemon runs.",
+    )
+    parser.add_argument("--next", type=int, default=10, metavar="N", help="messages to list")
+    parser.add_argument("--days", type=int, default=7, help="look back this many days")
+    parser.set_defaults(handler=status)
+
+
+def status(args: argparse.Namespace, context: Context) -> int:
+    settings = context.settings()
+    catalog = load_catalog(settings.plans.dir)
+    now = context.clock().astimezone(zone(settings))
+    state = ledger_state(settings)
+    out: list[str] = []
+    for plan in catalog.plans:
+        count = sum(1 for m in catalog.milestones if m.plan is plan)
+        out.append(f"Plan {plan.id}: {plan.title} ({count} milestones, {plan.source})")
+    out.append(f"Problems in the plans: {len(catalog.problems)} (details: notifier validate)")
+    out.append(f"Mail goes to: {describe(mailer_for(settings))}")
+    counts = Counter(entry.state for entry in state.values())
+    out.append(
+        f"Ledger {settings.ledger.path}: "
+        + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing recorded yet")
+    )
+
+    upcoming = sorted(
+        (item for item in planned_messages(catalog, settings, {}, now) if item.send_at > now),
+        key=lambda item: (item.send_at, item.key),
+    )
+    out.append(f"\nNext messages ({min(args.next, len(upcoming))} of {len(upcoming)}):")
+    for item in upcoming[: args.next]:
+        addresses = ", ".join(r.address for r in item.recipients)
+        out.append(f"  {item.send_at:%Y-%m-%d %H:%M}  {item.kind:<8} {item.key} → {addresses}")
+
+    since = now - timedelta(days=args.days)
+    recent = [e for e in state.values() if e.updated_at and e.updated_at >= since]
+    sent = [e for e in recent if e.state == "sent"]
+    failed = [e for e in recent if e.state == "failed"]
+    out.append(f"\nLast {args.days} days: {len(sent)} sent, {len(failed)} failed")
+    for entry in sorted(failed, key=lambda e: (e.key, e.recipient)):
+        kind = "for good" if entry.permanent else f"retrying, {entry.attempts} attempts"
+        out.append(f"  failed {entry.key} → {entry.recipient} ({kind}): {entry.last_error}")
+
+    overdue = sorted(
+        (m for m in catalog.milestones if m.milestone.due < now.date()),
+        key=lambda m: m.milestone.due,
+        reverse=True,
+    )
+    out.append(f"\nPast their due date ({len(overdue)}; the plan records no completion):")
+    for planned in overdue[: args.next]:
+        days = (now.date() - planned.milestone.due).days
+        out.append(f"  {planned.milestone.due} ({days} days ago)  {planned.key}")
+    if len(overdue) > args.next:
+        out.append(f"  … and {len(overdue) - args.next} more")
+    context.stdout.write("\n".join(out) + "\n")
+    return EXIT_OK
