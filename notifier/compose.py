@@ -31,7 +31,7 @@ from notifier.config import Settings
 from notifier.errors import UserError
 from notifier.model import Action, Milestone, Organisation, Plan, PlannedMilestone
 
-KINDS = ("reminder", "due", "changed", "digest")
+KINDS = ("reminder", "due", "changed", "digest", "problem")
 PARTS = ("subject.txt", "txt", "html")
 LOCALE = "sv"
 
@@ -141,6 +141,12 @@ def due_key(planned: PlannedMilestone) -> str:
 
 def changed_key(planned: PlannedMilestone, old_due: date) -> str:
     return f"changed/{planned.key}/{old_due.isoformat()}/{planned.milestone.due.isoformat()}"
+
+
+def problem_key(problems: Sequence[str]) -> str:
+    """The same problems give the same key: the coordinator hears of each once."""
+    digest = hashlib.sha256("\n".join(sorted(problems)).encode("utf-8")).hexdigest()[:16]
+    return f"problem/{digest}"
 
 
 def digest_key(digest: DigestData) -> str:
@@ -428,7 +434,23 @@ class Composer:
             "digest", context, recipient, key=digest_key(digest_data), now=now, settings=settings
         )
 
+    def problem(
+        self, problems: Sequence[str], recipient: Any, now: datetime, settings: Settings
+    ) -> EmailMessage:
+        """To the coordinator: an edit was refused and the last good plan is still in use."""
+        context = self._problem_context(problems, recipient, now, settings)
+        return self._message(
+            "problem", context, recipient, key=problem_key(problems), now=now, settings=settings
+        )
+
     # -- building --
+
+    def _problem_context(
+        self, problems: Sequence[str], recipient: Any, now: datetime, settings: Settings
+    ) -> dict[str, Any]:
+        context = self._common(recipient, now, settings, planned=None)
+        context["problems"] = [header_text(text) for text in problems]
+        return context
 
     def _common(
         self, recipient: Any, now: datetime, settings: Settings, planned: PlannedMilestone | None
@@ -554,6 +576,8 @@ class Composer:
         return list(problems.values())
 
     def _sample_context(self, kind: str, sample: _Sample, settings: Settings) -> dict[str, Any]:
+        if kind == "problem":
+            return self._problem_context(sample.unreadable, sample.recipient, sample.now, settings)
         if kind == "digest":
             data = DigestData(
                 sample.now.date(),

@@ -10,6 +10,7 @@ worker runs the send step (one at a time); the HTTP server answers in its own th
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -24,13 +25,16 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from notifier import logs
 from notifier.catalog import Catalog
+from notifier.compose import problem_key
 from notifier.config import password_origin
 from notifier.errors import NotifierError, UserError
 from notifier.feedstate import TokenFile, history_path, load_history, publish, tokens_path
+from notifier.files import atomic_write
 from notifier.ledger import Ledger, open_ledger
 from notifier.logs import fields
 from notifier.mail import describe, mailer_for
 from notifier.metrics import Health, Metrics
+from notifier.schedule import coordinator
 from notifier.sender import SendReport, send_due_once
 from notifier.server import FeedApp, FeedServer, FeedStore
 from notifier.state import LoadedState, fingerprint, load_state, watched_files
@@ -41,6 +45,7 @@ logger = logging.getLogger(__name__)
 SWEEP_INTERVAL = timedelta(minutes=15)
 RETRY_AFTER_ERROR = timedelta(minutes=1)
 WATCH_INTERVAL = 5.0
+REPORTED_FILE = "reported-problems.json"
 
 Clock = Callable[[], datetime]
 
@@ -271,7 +276,35 @@ class Daemon:
         self.health.reload_error = message
         logger.error("reload refused, keeping the last good plan:\n%s", message)
         self.systemd.ready(self._status())
+        self._tell_coordinator(message.splitlines())
         return False
+
+    def _tell_coordinator(self, problems: list[str]) -> None:
+        """Email the coordinator about a refused edit, once per distinct set of problems."""
+        settings = self.state.settings
+        key = problem_key(problems)
+        record = settings.ledger.path.parent / REPORTED_FILE
+        try:
+            reported = set(json.loads(record.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            reported = set()
+        if key in reported:
+            return
+        recipient = coordinator(settings)
+        mailer = mailer_for(settings)
+        try:
+            message = self.state.composer.problem(problems, recipient, self.clock(), settings)
+            [result] = mailer.send(message, [recipient.address])
+        except Exception:
+            logger.exception("could not tell the coordinator about the refused reload")
+            return
+        finally:
+            mailer.close()
+        if not result.ok:
+            logger.error("could not tell the coordinator: %s", result.error)
+            return
+        logger.info("told the coordinator %s", fields(to=recipient.address, key=key))
+        atomic_write(record, json.dumps(sorted(reported | {key})).encode("utf-8"))
 
     # --- reporting ------------------------------------------------------------------------------
 

@@ -132,8 +132,8 @@ def _eventually(check: Callable[[], bool]) -> None:
         time.sleep(0.1)
 
 
-def _received_for(smtp: SmtpServer, address: str) -> list[bytes]:
-    return [r.data for r in smtp.handler.received if address in r.rcpt_tos]
+def _received_for(smtp: SmtpServer, address: str, text: bytes = b"") -> list[bytes]:
+    return [r.data for r in smtp.handler.received if address in r.rcpt_tos and text in r.data]
 
 
 def test_daemon_starts_serves_feeds_sends_due_mail_and_stops_on_sigterm(
@@ -163,7 +163,7 @@ def test_daemon_starts_serves_feeds_sends_due_mail_and_stops_on_sigterm(
 
 
 def test_sighup_applies_a_valid_plan_and_keeps_the_last_good_one_when_broken(
-    daemon: Process,
+    daemon: Process, smtp: SmtpServer
 ) -> None:
     daemon.wait_for("READY=1")
     plan = daemon.project / "plan" / "gotland-2024.toml"
@@ -189,13 +189,22 @@ def test_sighup_applies_a_valid_plan_and_keeps_the_last_good_one_when_broken(
     _, health = daemon.get("/healthz")
     assert b"reload_error" in health and b"not valid TOML" in health
 
+    # The coordinator hears of the broken edit once, however often it is reloaded.
+    _eventually(
+        lambda: len(_received_for(smtp, "samordnare@gotland.example", b"notifier validate")) == 1
+    )
+    daemon.proc.send_signal(signal.SIGHUP)
+    daemon.wait_for("RELOADING=1")
+    daemon.wait_for("READY=1")
+    assert len(_received_for(smtp, "samordnare@gotland.example", b"notifier validate")) == 1
+
     daemon.proc.send_signal(signal.SIGINT)
     assert daemon.proc.wait(timeout=DEADLINE) == 0
 
 
 def test_a_restart_sends_nothing_twice(daemon: Process, smtp: SmtpServer) -> None:
     daemon.wait_for("READY=1")
-    _eventually(lambda: b"kind=\"reminder\"} 2.0" in daemon.get("/metrics")[1])
+    _eventually(lambda: b'kind="reminder"} 2.0' in daemon.get("/metrics")[1])
     daemon.proc.send_signal(signal.SIGTERM)
     assert daemon.proc.wait(timeout=DEADLINE) == 0
     before = len(smtp.handler.received)
