@@ -89,6 +89,7 @@ class Daemon:
         self._wake_main = threading.Event()
         self._reload_requested = False
         self._send_lock = threading.Lock()
+        self._announced: datetime | None = None
         self._scheduler = BackgroundScheduler(
             timezone=UTC,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -209,6 +210,10 @@ class Daemon:
                 return None
             self.health.ledger_ok = True
             self._account(report, now)
+            if report.next_wake != self._announced:
+                self._announced = report.next_wake
+                when = f"{report.next_wake:%Y-%m-%d %H:%M %Z}" if report.next_wake else "none"
+                logger.info("next message due %s", fields(at=when))
             upcoming = now + SWEEP_INTERVAL
             self._schedule_wake(min(report.next_wake, upcoming) if report.next_wake else upcoming)
             return report
