@@ -98,7 +98,7 @@ def build_catalog(plan_files: list[PlanFile], directory: Directory) -> Catalog:
                     Problem(
                         action.location or location,
                         f"{where}, field vem",
-                        f"unknown organisation '{name}'",
+                        f"unknown organisation '{name}'; its reminders go to the coordinator",
                         hint,
                     )
                 )
@@ -117,8 +117,11 @@ def build_catalog(plan_files: list[PlanFile], directory: Directory) -> Catalog:
             views.append(
                 ActionView(plan, action, reading, resolution.organisations, resolution.unknown)
             )
+            responsible = resolution.organisations + tuple(
+                Organisation(name=name, slug="", listed=False) for name in resolution.unknown
+            )
             milestones.extend(
-                PlannedMilestone(plan, action, ordinal, milestone, resolution.organisations)
+                PlannedMilestone(plan, action, ordinal, milestone, responsible)
                 for ordinal, milestone in enumerate(dated, start=1)
             )
     for name, location in without_address.items():

@@ -91,6 +91,7 @@ class DigestData:
     overdue: Sequence[PlannedMilestone] = ()
     unreadable: Sequence[str] = ()
     failed: Sequence[Failure | tuple[str, str, str]] = ()
+    unreachable: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -477,6 +478,7 @@ class Composer:
             upcoming=[milestone_view(p, today) for p in _by_due(data.upcoming)],
             overdue=[milestone_view(p, today) for p in _by_due(data.overdue)],
             unreadable=[header_text(text) for text in data.unreadable],
+            unreachable=[header_text(text) for text in data.unreachable],
             failed=[_failure(item) for item in data.failed],
         )
         return context
@@ -586,6 +588,7 @@ class Composer:
                 overdue=sample.listed,
                 unreadable=sample.unreadable,
                 failed=sample.failed,
+                unreachable=sample.unreachable,
             )
             return self._digest_context(data, sample.recipient, sample.now, settings)
         context = self._context(sample.planned, sample.recipient, sample.now, settings)
@@ -725,6 +728,7 @@ class _Sample:
     listed: tuple[PlannedMilestone, ...]
     unreadable: tuple[str, ...]
     failed: tuple[Failure, ...]
+    unreachable: tuple[str, ...] = ()
 
 
 def _samples() -> tuple[_Sample, ...]:
@@ -738,7 +742,8 @@ def _samples() -> tuple[_Sample, ...]:
         now=now,
         later=True,
         listed=(sample_planned(tentative=True), sample_planned(date(2024, 7, 15), False)),
-        unreadable=("exempelplan, åtgärd 'trygghetsvandringar': 'Löpande' anger ingen tid",),
+        unreadable=("exempelplan, åtgärd 'trygghetsvandringar': \"Löpande\"",),
+        unreachable=("Gotlands förenade besöksnäring: har ingen e-postadress i adresslistan",),
         failed=(Failure("polisen@exempel.invalid", "exempelplan/x/1", "550 mailbox unavailable"),),
     )
     plain = _Sample(

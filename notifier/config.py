@@ -41,7 +41,19 @@ def parse_duration(text: str) -> timedelta:
     match = _DURATION.match(text)
     if not match:
         raise ValueError(f"'{text}' is not a duration; write e.g. '30d', '12h', '15m' or '30s'")
-    return timedelta(**{_DURATION_UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        return timedelta(**{_DURATION_UNITS[match.group(2)]: int(match.group(1))})
+    except OverflowError:
+        raise ValueError(f"'{text}' is too long a duration") from None
+
+
+def check_zone(name: str) -> str:
+    """The name if it is a known IANA time zone; ValueError with an example otherwise."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"'{name}' is not a known time zone, e.g. 'Europe/Stockholm'") from None
+    return name
 
 
 class Section(BaseModel):
@@ -101,13 +113,7 @@ class ReminderSettings(Section):
     @field_validator("timezone")
     @classmethod
     def _valid_zone(cls, zone: str) -> str:
-        try:
-            ZoneInfo(zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"'{zone}' is not a known time zone, e.g. 'Europe/Stockholm'"
-            ) from None
-        return zone
+        return check_zone(zone)
 
     @property
     def lead_deltas(self) -> tuple[timedelta, ...]:

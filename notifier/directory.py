@@ -24,6 +24,7 @@ from notifier.model import Location, Organisation, Problem
 
 _SEPARATORS = re.compile(r"\s*(?:[,;&/+]|\boch\b|\bsamt\b)\s*", re.IGNORECASE)
 _HYPHENATION = re.compile(r"(\w)[-\u00ad]\s*(?=[a-zåäö])")
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _EMAIL = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
 
 
@@ -152,11 +153,35 @@ def load_directory(path: Path) -> Directory:
     seen: dict[tuple[str, ...], str] = {}
     for index, item in enumerate(data.organisation):
         location = Location(path, lines[index] if index < len(lines) else None)
+        emails = tuple(e.strip() for e in item.emails)
+        for email in emails:
+            if not _EMAIL.match(email):
+                problems.append(
+                    Problem(
+                        location,
+                        f"organisation '{item.name}', field emails",
+                        f"'{email}' is not an email address; nothing is sent to it",
+                        "Write it as name@example.se.",
+                        kind="directory",
+                    )
+                )
+        slug = item.slug or slugify(item.name, max_words=8)
+        if not _SLUG.match(slug):
+            problems.append(
+                Problem(
+                    location,
+                    f"organisation '{item.name}', field slug",
+                    f"'{item.slug}' is not a valid feed name",
+                    "Use lower-case letters a-z, digits and '-', e.g. 'polisen'.",
+                    kind="directory",
+                )
+            )
+            slug = slugify(item.name, max_words=8)
         organisation = Organisation(
             name=item.name,
-            slug=item.slug or slugify(item.name, max_words=8),
+            slug=slug,
             aliases=tuple(item.aliases),
-            emails=tuple(e.strip() for e in item.emails),
+            emails=tuple(e for e in emails if _EMAIL.match(e)),
         )
         for name in (item.name, *item.aliases):
             key = tuple(normalise(name).split())
@@ -171,16 +196,5 @@ def load_directory(path: Path) -> Directory:
                     )
                 )
             seen.setdefault(key, item.name)
-        for email in organisation.emails:
-            if not _EMAIL.match(email):
-                problems.append(
-                    Problem(
-                        location,
-                        f"organisation '{item.name}', field emails",
-                        f"'{email}' is not an email address",
-                        "Write it as name@example.se.",
-                        kind="directory",
-                    )
-                )
         organisations.append(organisation)
     return Directory(tuple(organisations), problems, path)

@@ -83,10 +83,17 @@ class Plan:
 
 @dataclass(frozen=True)
 class Organisation:
+    """An organisation of the directory; ``listed`` is false for a name the directory lacks.
+
+    An unlisted name stays on its milestones so that the coordinator receives its reminders
+    (and the calendar still says who answers for the action) until it is added.
+    """
+
     name: str
     slug: str
     aliases: tuple[str, ...] = ()
     emails: tuple[str, ...] = ()
+    listed: bool = True
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from typing import Any
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from notifier.config import check_zone, parse_duration
 from notifier.errors import PlanError
 from notifier.model import Action, Location, Milestone, Plan, Problem
 
@@ -96,6 +97,18 @@ class PlanData(_Strict):
         if not _ID.match(value):
             raise ValueError(f"'{value}' is not a valid id. {_ID_HINT}")
         return value
+
+    @field_validator("leads")
+    @classmethod
+    def _valid_leads(cls, leads: list[str] | None) -> list[str] | None:
+        for lead in leads or []:
+            parse_duration(lead)
+        return leads
+
+    @field_validator("timezone")
+    @classmethod
+    def _valid_zone(cls, zone: str) -> str:
+        return check_zone(zone)
 
 
 @dataclass

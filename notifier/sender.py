@@ -147,7 +147,7 @@ def digest_data(
     slot: DigestSlot, catalog: Catalog, settings: Settings, failed: Sequence[Failure]
 ) -> DigestData:
     """The digest's content: the coming weeks, what fell due in as many weeks back, what
-    could not be read, and what failed to send.
+    could not be read, who is reached only through the coordinator, and what failed to send.
 
     The plan records no "done", so every milestone past its due date counts as overdue; the
     look-back keeps old plans from filling every digest forever.
@@ -158,13 +158,39 @@ def digest_data(
         end=slot.end,
         upcoming=milestones_between(catalog.milestones, slot.start, slot.end),
         overdue=milestones_between(catalog.milestones, slot.start - weeks, slot.start - DAY),
-        unreadable=[
-            f"{p.location.file.name}, {p.where.removesuffix(', ' + _WHEN_FIELD)}: {p.message}"
-            for p in catalog.problems
-            if p.where.endswith(_WHEN_FIELD)
-        ],
+        unreadable=unreadable_lines(catalog),
+        unreachable=unreachable_lines(catalog),
         failed=list(failed),
     )
+
+
+def unreadable_lines(catalog: Catalog) -> list[str]:
+    """One Swedish line per action whose "När?" gives no date, for the digest."""
+    return [
+        f"{view.plan.id}, åtgärd '{view.action.id}': \"{view.action.when.strip()}\""
+        for view in catalog.actions
+        if view.action.explicit_milestones is None
+        and not (view.reading.readable and view.reading.milestones)
+    ]
+
+
+def unreachable_lines(catalog: Catalog) -> list[str]:
+    """One Swedish line per organisation whose reminders reach the coordinator instead."""
+    lines = [
+        f"{o.name}: har ingen e-postadress i adresslistan"
+        for o in catalog.organisations
+        if not o.emails
+    ]
+    seen: set[str] = set()
+    for view in catalog.actions:
+        for name in view.unknown:
+            if name not in seen:
+                seen.add(name)
+                lines.append(
+                    f"{name} ({view.plan.id}, åtgärd '{view.action.id}'): "
+                    "finns inte i adresslistan"
+                )
+    return lines
 
 
 # --- The step -----------------------------------------------------------------------------

@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from notifier.catalog import load_catalog
+from notifier.config import Settings
 from notifier.directory import Directory, load_directory
+from notifier.schedule import recipients_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -88,3 +90,53 @@ def test_a_malformed_address_and_a_shared_alias_are_reported(tmp_path: Path) -> 
     problems = [str(p) for p in load_directory(path).problems]
     assert any("'not-an-address' is not an email address" in p for p in problems)
     assert any(f"{path}:6" in p and "also a name of 'A'" in p for p in problems)
+
+
+def test_a_malformed_address_is_left_out_and_the_good_ones_kept(tmp_path: Path) -> None:
+    path = tmp_path / "organisations.toml"
+    path.write_text(
+        '[[organisation]]\nname = "A"\n'
+        'emails = ["a@example.se", "a@example.se\\nBcc: x@evil.example", "polisen@"]\n',
+        encoding="utf-8",
+    )
+    directory = load_directory(path)
+    [organisation] = directory.organisations
+    assert organisation.emails == ("a@example.se",)
+    assert len(directory.problems) == 2
+    assert all("nothing is sent to it" in str(p) for p in directory.problems)
+
+
+@pytest.mark.parametrize("slug", ["../../etc", "Polisen", "a/b", "", "-x"])
+def test_a_slug_that_is_not_a_feed_name_is_reported_and_replaced(
+    tmp_path: Path, slug: str
+) -> None:
+    path = tmp_path / "organisations.toml"
+    path.write_text(
+        f'[[organisation]]\nname = "Länsstyrelsen"\nslug = "{slug}"\nemails = ["l@example.se"]\n',
+        encoding="utf-8",
+    )
+    directory = load_directory(path)
+    assert directory.organisations[0].slug == "lansstyrelsen"
+    if slug:
+        [problem] = directory.problems
+        assert f"{path}:1" in str(problem) and "field slug" in str(problem)
+
+
+def test_an_unknown_organisation_is_reached_through_the_coordinator(project: Path) -> None:
+    plan = project / "plan" / "gotland-2024.toml"
+    text = plan.read_text(encoding="utf-8")
+    plan.write_text(
+        text.replace('vem = "Polisen, Skolan"', 'vem = "Polisen, Kustbevakningen"', 1),
+        encoding="utf-8",
+    )
+    settings = Settings()
+    catalog = load_catalog(project / "plan")
+    [problem] = [p for p in catalog.problems if "Kustbevakningen" in str(p)]
+    assert "field vem" in str(problem) and "go to the coordinator" in str(problem)
+    planned = next(m for m in catalog.milestones if m.action.id == "delbart")
+    recipients = recipients_for(planned, settings)
+    assert [(r.address, r.organisation, r.via_coordinator) for r in recipients] == [
+        ("brottsforebyggande.gotland@polisen.example", "Polisen", False),
+        (settings.coordinator.email, "Kustbevakningen", True),
+    ]
+    assert "Kustbevakningen" not in [o.name for o in catalog.organisations]

@@ -104,3 +104,24 @@ def test_a_broken_plan_file_does_not_hide_the_others(project: Path) -> None:
     catalog = load_catalog(project / "plan")
     assert [p.id for p in catalog.plans] == ["gotland-2024"]
     assert any("broken.toml" in str(p) and "not valid TOML" in str(p) for p in catalog.problems)
+
+
+@pytest.mark.parametrize(
+    ("line", "field"),
+    [('leads = ["1 vecka"]', "leads"), ('timezone = "Europe/Visby"', "timezone")],
+)
+def test_a_bad_lead_or_time_zone_is_refused_at_load_with_its_line(
+    project: Path, line: str, field: str
+) -> None:
+    path = project / "plan" / "gotland-2024.toml"
+    _edit(
+        path,
+        'timezone = "Europe/Stockholm"\n',
+        f"{line}\n" if field == "timezone" else f'timezone = "Europe/Stockholm"\n{line}\n',
+    )
+    with pytest.raises(PlanError) as error:
+        load_plan(path)
+    number = next(n for n, t in enumerate(path.read_text().splitlines(), 1) if t == line)
+    assert f"{path}:{number}: {field}" in error.value.message
+    problems = [str(p) for p in load_catalog(project / "plan").problems]
+    assert any(f"{path}:{number}" in p for p in problems)

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from notifier.catalog import ActionView, Catalog
 from notifier.compose import (
     DigestData,
     changed_key,
@@ -25,17 +26,18 @@ from notifier.compose import (
     recipient_identity,
 )
 from notifier.config import Settings
+from notifier.directory import Directory
 from notifier.due import DEFAULT_LEASE
 from notifier.ledger import SqliteLedger
 from notifier.mail import SendResult
 from notifier.model import (
     Action,
-    Location,
     Milestone,
     Organisation,
     Plan,
     PlannedMilestone,
     Problem,
+    Reading,
 )
 from notifier.schedule import Recipient, Reminder, change_key, due_notice_key
 from notifier.sender import SendReport, send_due_once
@@ -57,12 +59,11 @@ def local(day: date, hour: int = 8, minute: int = 0) -> datetime:
 # --- Real small parts: plan, composer, transport ------------------------------------------
 
 
-@dataclass
-class Plans:
-    """The part of a Catalog the sender reads."""
-
-    milestones: tuple[PlannedMilestone, ...]
-    problems: list[Problem] = field(default_factory=list)
+def Plans(
+    milestones: tuple[PlannedMilestone, ...], problems: list[Problem] | None = None
+) -> Catalog:
+    """A catalog of just these milestones, with no directory or plan files behind it."""
+    return Catalog(milestones=milestones, problems=problems or [])
 
 
 def planned(
@@ -180,7 +181,7 @@ def ledger(ledger_path: Path) -> Iterator[SqliteLedger]:
 
 def step(
     now: datetime,
-    catalog: Plans,
+    catalog: Catalog,
     ledger: SqliteLedger,
     mailer: RecordingMailer,
     composer: PlainComposer | None = None,
@@ -457,20 +458,18 @@ def test_the_coordinator_hears_the_next_working_day_that_a_milestone_fell_due(
     assert sent(report, "due") == [("due/p/a/1/2024-12-23", COORDINATOR)]
 
 
-def test_the_weekly_digest_lists_coming_overdue_unreadable_and_failed(
+def test_the_weekly_digest_lists_coming_overdue_unreadable_unreachable_and_failed(
     ledger: SqliteLedger,
 ) -> None:
     composer = PlainComposer()
-    unreadable = Problem(
-        Location(Path("plan/p.toml"), 40), "action 3 ('x'), field när", "'Löpande': names no time"
-    )
-    catalog = Plans(
-        (
-            planned(date(2024, 6, 7), action="past"),
-            planned(action="a"),
-            planned(date(2024, 9, 1), action="far"),
-        ),
-        [unreadable],
+    past = planned(date(2024, 6, 7), action="past", organisations=(POLISEN, SKOLAN, FORENINGEN))
+    lopande = Action("x", "", "", "", "", "", "Åtgärd", "Polisen, Okända byrån", "Löpande")
+    reading = Reading("Löpande", reason="names no time")
+    unreadable = ActionView(past.plan, lopande, reading, (POLISEN,), ("Okända byrån",))
+    catalog = Catalog(
+        directory=Directory((POLISEN, SKOLAN, FORENINGEN)),
+        milestones=(past, planned(action="a"), planned(date(2024, 9, 1), action="far")),
+        actions=(unreadable,),
     )
     mailer = RecordingMailer(refuse={"skolan@example.se": (True, 550, "550 no such mailbox")})
     step(local(date(2024, 5, 31)), catalog, ledger, mailer, composer)
@@ -480,7 +479,11 @@ def test_the_weekly_digest_lists_coming_overdue_unreadable_and_failed(
     assert (data.start, data.end) == (date(2024, 6, 10), date(2024, 7, 7))
     assert [p.key for p in data.upcoming] == ["p/a/1"]
     assert [p.key for p in data.overdue] == ["p/past/1"]
-    assert data.unreadable == ["p.toml, action 3 ('x'): 'Löpande': names no time"]
+    assert data.unreadable == ["p, åtgärd 'x': \"Löpande\""]
+    assert data.unreachable == [
+        "Föreningen: har ingen e-postadress i adresslistan",
+        "Okända byrån (p, åtgärd 'x'): finns inte i adresslistan",
+    ]
     assert [(f.address, f.error) for f in data.failed] == [
         ("skolan@example.se", "550 no such mailbox")
     ] * 2  # the 30d reminders of "a" and 7d of "past", both refused for good
