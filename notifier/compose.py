@@ -11,6 +11,7 @@ resend after a crash is recognisable as the same message.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import traceback
 import unicodedata
@@ -27,7 +28,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 from babel.dates import format_date
 
-from notifier.config import Settings
+from notifier.config import FeedSettings, Settings
 from notifier.errors import UserError
 from notifier.model import Action, Milestone, Organisation, Plan, PlannedMilestone
 
@@ -563,9 +564,13 @@ class Composer:
     def _render_samples(self) -> list[str]:
         """Render every template with each sample, so undefined names fail now, not at 08:00."""
         problems: dict[str, str] = {}
-        # Defaults only: the check must not depend on the environment it runs in.
-        settings = Settings.model_construct()
-        for sample in _samples():
+        # Defaults, with feed tokens off and on (the templates branch on whether a feed
+        # address can be given): the check must not depend on the environment it runs in.
+        variants = (
+            Settings.model_construct(),
+            Settings.model_construct(feeds=FeedSettings.model_construct(tokens=True)),
+        )
+        for settings, sample in itertools.product(variants, _samples()):
             for kind in KINDS:
                 for part in PARTS:
                     name = f"{kind}.{part}"

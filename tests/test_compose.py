@@ -538,6 +538,16 @@ def test_a_variable_only_used_for_tentative_milestones_is_checked_too(templates)
         Composer.load(templates)
 
 
+def test_a_branch_taken_only_with_feed_tokens_is_checked_too(templates):
+    # With feeds.tokens = true there is no feed address to print: the {% else %} branch.
+    path = templates / "reminder.html"
+    text = path.read_text(encoding="utf-8")
+    assert "{% else %}" in text
+    path.write_text(text.replace("{% else %}", "{% else %}{{ tokenadress }}", 1), "utf-8")
+    with pytest.raises(UserError, match=r"reminder\.html:\d+: .*tokenadress"):
+        Composer.load(templates)
+
+
 def test_a_missing_template_is_named(templates):
     (templates / "changed.html").unlink()
     with pytest.raises(UserError, match=r"changed\.html: missing"):
