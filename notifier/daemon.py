@@ -196,6 +196,7 @@ class Daemon:
                     mailer,
                     state.composer,
                     should_stop=self._stop.is_set,
+                    clock=self.clock,
                 )
             except NotifierError as error:
                 self.health.ledger_ok = False

@@ -206,8 +206,14 @@ def send_due_once(
     *,
     lease: timedelta = DEFAULT_LEASE,
     should_stop: Callable[[], bool] | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> SendReport:
-    """Send everything due at ``now``; see the module docstring."""
+    """Send everything due at ``now``; see the module docstring.
+
+    ``clock``, when given, stamps each claim, result and retry with the time it happens:
+    a long batch (a slow server, timeouts) must not claim its last messages with a lease
+    that had already run out, nor schedule retries in the past.
+    """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
     report = SendReport()
@@ -234,10 +240,11 @@ def send_due_once(
             report.stopped = True
             wake.append(now)
             break
-        outcome = _deliver(delivery, now, catalog, settings, ledger, mailer, composer, lease)
+        moment = clock() if clock is not None else now
+        outcome = _deliver(delivery, moment, catalog, settings, ledger, mailer, composer, lease)
         if outcome is None:
             report.busy += 1
-            wake.append(now + lease)
+            wake.append(moment + lease)
         elif outcome.ok:
             report.sent.append(outcome)
         else:

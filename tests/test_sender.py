@@ -392,6 +392,29 @@ def test_a_permanent_failure_for_one_recipient_does_not_stop_the_others(
     assert (row.state, row.permanent, row.last_error) == ("failed", True, "550 no such mailbox")
 
 
+def test_a_long_batch_stamps_each_message_with_the_time_it_is_sent(
+    ledger: SqliteLedger,
+) -> None:
+    # Each message takes "20 minutes" (a server timing out): claims, results and retries
+    # must carry the time they happen, not the time the step began.
+    catalog = Plans((planned(),))
+    start = local(date(2024, 5, 31))
+    ticks = iter(start + timedelta(minutes=20 * n) for n in range(1, 10))
+    mailer = RecordingMailer(refuse={"skolan@example.se": (False, 451, "451 try again later")})
+    report = send_due_once(
+        start, catalog, SETTINGS, ledger, mailer, PlainComposer(), clock=lambda: next(ticks)
+    )
+    polisen = ledger.entry(reminder_key("30d"), "polisen@example.se")
+    skolan = ledger.entry(reminder_key("30d"), "skolan@example.se")
+    assert polisen is not None and skolan is not None
+    assert polisen.claimed_at is not None and skolan.claimed_at is not None
+    assert polisen.claimed_at > start and skolan.claimed_at > start
+    assert polisen.claimed_at != skolan.claimed_at
+    assert polisen.updated_at == polisen.claimed_at  # sent at the time it was sent
+    assert skolan.next_attempt_at == skolan.claimed_at + timedelta(minutes=1)
+    assert report.next_wake is not None and report.next_wake > start + timedelta(minutes=20)
+
+
 def test_a_transport_that_raises_counts_as_a_temporary_failure(ledger: SqliteLedger) -> None:
     class Broken(RecordingMailer):
         def send(self, message: EmailMessage, recipients: Sequence[str]) -> list[SendResult]:
