@@ -5,13 +5,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from notifier.deadlines import read_when
 from notifier.directory import Directory, load_directory
 from notifier.errors import PlanError
-from notifier.model import Action, Location, Organisation, Plan, PlannedMilestone, Problem, Reading
+from notifier.importer import slugify
+from notifier.model import (
+    Action,
+    Location,
+    Milestone,
+    Organisation,
+    Plan,
+    PlannedMilestone,
+    Problem,
+    Reading,
+)
 from notifier.plan import DIRECTORY_FILE, PlanFile, load_plan, plan_paths
 
 
@@ -121,8 +132,8 @@ def build_catalog(plan_files: list[PlanFile], directory: Directory) -> Catalog:
                 Organisation(name=name, slug="", listed=False) for name in resolution.unknown
             )
             milestones.extend(
-                PlannedMilestone(plan, action, ordinal, milestone, responsible)
-                for ordinal, milestone in enumerate(dated, start=1)
+                PlannedMilestone(plan, action, slot, milestone, responsible)
+                for slot, milestone in zip(milestone_slots(dated), dated, strict=True)
             )
     for name, location in without_address.items():
         problems.append(
@@ -135,6 +146,30 @@ def build_catalog(plan_files: list[PlanFile], directory: Directory) -> Catalog:
             )
         )
     return Catalog(tuple(plans), directory, tuple(milestones), tuple(views), problems)
+
+
+def milestone_slots(milestones: Sequence[Milestone]) -> list[str]:
+    """Names for an action's milestones that survive the edits coordinators make.
+
+    A labelled milestone is named by its label ('Utbildning' -> 'utbildning'), so adding,
+    removing or reordering other milestones of the action leaves it, its calendar event and
+    its reminders alone. Unlabelled ones are numbered among themselves: '1', '2'. A repeated
+    name gets '-2', '-3'.
+    """
+    slots: list[str] = []
+    unlabelled = 0
+    for milestone in milestones:
+        if milestone.label and milestone.label.strip():
+            base = slugify(milestone.label, max_words=4)
+        else:
+            unlabelled += 1
+            base = str(unlabelled)
+        slot, count = base, 1
+        while slot in slots:
+            count += 1
+            slot = f"{base}-{count}"
+        slots.append(slot)
+    return slots
 
 
 def load_catalog(folder: Path) -> Catalog:

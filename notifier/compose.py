@@ -330,7 +330,7 @@ def _feed_urls(
 
 
 def attachment_name(planned: PlannedMilestone) -> str:
-    """'gotland-2024-sig-1.ics': ASCII, so every mail client shows it unchanged."""
+    """'gotland-2024-sig-klart-for-start.ics': ASCII, so every mail client shows it unchanged."""
     stem = re.sub(r"[^a-z0-9]+", "-", planned.key.lower()).strip("-") or "delmal"
     return f"{stem}.ics"
 
@@ -710,7 +710,7 @@ SAMPLE_ORGANISATIONS = (
 
 def sample_planned(due: date = date(2024, 6, 30), tentative: bool = True) -> PlannedMilestone:
     milestone = Milestone("Klart", due.replace(day=1), due, due, tentative, SAMPLE_ACTION.when)
-    return PlannedMilestone(SAMPLE_PLAN, SAMPLE_ACTION, 1, milestone, SAMPLE_ORGANISATIONS)
+    return PlannedMilestone(SAMPLE_PLAN, SAMPLE_ACTION, "klart", milestone, SAMPLE_ORGANISATIONS)
 
 
 def sample_reminder(

@@ -3,10 +3,11 @@
 Pure: no files, no clock. The caller passes ``now`` and the feed history (what each event
 looked like when last published), and gets the feeds and the new history back.
 
-Identity: a milestone's UID comes from plan id, action id and ordinal, so it survives edits,
-restarts and reordering. SEQUENCE, LAST-MODIFIED and DTSTAMP come from the history and move
-only when the event's content changes, so a rebuild with unchanged content gives the same
-bytes (and the same ETag): subscribers download nothing new and see no phantom updates.
+Identity: a milestone's UID comes from plan id, action id and the milestone's slot (its label,
+or its place among unlabelled ones), so it survives edits, restarts and reordering. SEQUENCE,
+LAST-MODIFIED and DTSTAMP come from the history and move only when the event's content
+changes, so a rebuild with unchanged content gives the same bytes (and the same ETag):
+subscribers download nothing new and see no phantom updates.
 
 Every event is rendered once with ``icalendar`` and the same bytes go into every feed that
 holds it (whole, plan, organisation), so an event looks identical wherever it appears.
@@ -55,13 +56,13 @@ _SUMMARY_MAX_ORGANISATIONS = 3
 
 
 def milestone_uid(planned: PlannedMilestone) -> str:
-    """'gotland-2024.sig.1@notifier': stable across edits, restarts and reorderings.
+    """'gotland-2024.sig.klart@notifier': stable across edits, restarts and reorderings.
 
     Ids may contain '-', so the parts are joined with '.', which ids never contain;
     'a-b' + 'c' and 'a' + 'b-c' then cannot collide. The domain part is a constant, not the
     host name, so moving the service to another host does not duplicate every event.
     """
-    return f"{planned.plan.id}.{planned.action.id}.{planned.ordinal}@{UID_DOMAIN}"
+    return f"{planned.plan.id}.{planned.action.id}.{planned.slot}@{UID_DOMAIN}"
 
 
 def feed_path(name: str, token: str | None = None) -> str:

@@ -117,11 +117,14 @@ class PlannedMilestone:
 
     plan: Plan
     action: Action
-    ordinal: int
+    slot: str
     milestone: Milestone
     organisations: tuple[Organisation, ...] = field(default=())
 
     @property
     def key(self) -> str:
-        """Stable identity: survives edits of text and reordering of the plan."""
-        return f"{self.plan.id}/{self.action.id}/{self.ordinal}"
+        """Stable identity: survives edits of text and reordering of the plan.
+
+        ``slot`` names the milestone within its action (see ``catalog.milestone_slots``).
+        """
+        return f"{self.plan.id}/{self.action.id}/{self.slot}"

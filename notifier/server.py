@@ -41,6 +41,7 @@ Route = Callable[[Environ], Response]
 StartResponse = Callable[..., Any]
 
 MAX_REQUEST_LINE = 8192
+MAX_EMPTY_LINES = 8
 MAX_HEADER_BYTES = 16384
 MAX_PATH = 2048
 SOCKET_TIMEOUT = 30.0
@@ -298,10 +299,24 @@ class _RequestHandler(WSGIRequestHandler):
         return self.server_version
 
     def handle(self) -> None:
-        self.raw_requestline = self.rfile.readline(MAX_REQUEST_LINE + 1)
-        if len(self.raw_requestline) > MAX_REQUEST_LINE:
-            self.requestline = self.request_version = self.command = ""
+        line = self.rfile.readline(MAX_REQUEST_LINE + 1)
+        # RFC 9112 2.2: empty lines before the request line are ignored (a few of them).
+        for _ in range(MAX_EMPTY_LINES):
+            if line not in (b"\r\n", b"\n"):
+                break
+            line = self.rfile.readline(MAX_REQUEST_LINE + 1)
+        self.raw_requestline = line
+        if not line:
+            return  # the client left without asking anything
+        self.requestline, self.request_version, self.command = "", "HTTP/1.0", ""
+        if len(line) > MAX_REQUEST_LINE:
             self.send_error(414)
+            return
+        if len(str(line, "iso-8859-1").split()) != 3:
+            # Blank, HTTP/0.9 ("GET /path", no version) or garbage: refused at once, before
+            # any header is read, so such a client gets an answer instead of a wait. The
+            # stdlib would go silent on a blank line and serve HTTP/0.9 without headers.
+            self.send_error(400, "Bad request line")
             return
         if not self.parse_request():  # stdlib sent 400/431/505 already
             return

@@ -184,7 +184,9 @@ def test_status_lists_next_messages_and_what_is_past_due(project: Path) -> None:
     assert "Plan gotland-2024" in text
     assert "nothing recorded yet" in text
     assert "2024-04-22 08:00  digest" in text
-    assert "2024-04-30 08:00  reminder gotland-2024/krogar-mot-knark/1@2024-05-31-30d" in text
+    assert (
+        "2024-04-30 08:00  reminder gotland-2024/krogar-mot-knark/utbildning@2024-05-31-30d" in text
+    )
     assert "Past their due date (2;" in text
     assert "2024-03-31 (15 days ago)  gotland-2024/delbart/1" in text
     assert not (project / "state").exists(), "status creates nothing"

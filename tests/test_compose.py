@@ -103,7 +103,7 @@ def planned(
     *, due: date = DUE, tentative: bool = True, action: Action = ACTION, label: str = "Klart"
 ) -> PlannedMilestone:
     milestone = Milestone(label, due.replace(day=1), due, due, tentative, action.when)
-    return PlannedMilestone(PLAN, action, 1, milestone, (POLICE, SOCIAL, HOTELS))
+    return PlannedMilestone(PLAN, action, "utbildning", milestone, (POLICE, SOCIAL, HOTELS))
 
 
 def reminder(item: PlannedMilestone | None = None, lead: int = 7) -> Reminder:
@@ -206,7 +206,7 @@ def test_a_reminder_is_multipart_text_and_html_with_the_milestone_attached(compo
     assert attachment.get_param("method") == "PUBLISH"
     assert attachment.get_param("charset") == "UTF-8"
     assert attachment.get_content_disposition() == "attachment"
-    assert attachment.get_filename() == "gotland-2024-krogar-mot-knark-1.ics"
+    assert attachment.get_filename() == "gotland-2024-krogar-mot-knark-utbildning.ics"
     assert attachment.get_payload(decode=True) == stand_in_calendar(planned(), settings)
 
 
@@ -331,7 +331,7 @@ def test_the_message_id_depends_on_reminder_and_recipient_only(composer, setting
     other_lead = composer.reminder(reminder(lead=1), POLICE_RECIPIENT, NOW, settings)
     assert first["Message-ID"] == later["Message-ID"]
     assert first["Message-ID"] == message_id(
-        "gotland-2024/krogar-mot-knark/1/7d", "polisen@gotland.example", settings
+        "gotland-2024/krogar-mot-knark/utbildning/7d", "polisen@gotland.example", settings
     )
     assert len({first["Message-ID"], other["Message-ID"], other_lead["Message-ID"]}) == 3
     assert first["Message-ID"].endswith("@gotland.example>")

@@ -176,7 +176,7 @@ def test_sighup_applies_a_valid_plan_and_keeps_the_last_good_one_when_broken(
     daemon.proc.send_signal(signal.SIGHUP)
     daemon.wait_for("RELOADING=1")
     daemon.wait_for("READY=1")
-    daemon.wait_log("changed milestone gotland-2024/utbildning-ansvarsfull-alkoholservice/1")
+    daemon.wait_log("changed milestone gotland-2024/utbildning-ansvarsfull-alkoholservice/klart")
     _, body = daemon.get("/calendar.ics")
     assert b"20240831" in body
 

@@ -41,7 +41,7 @@ def planned(due_date: date, action: str = "a") -> PlannedMilestone:
     act = Action(action, "Våld", "Område", "Problem", "Orsak", "Mål", "Åtgärd", "Polisen", "x")
     plan = Plan("p", "Plan", date(2024, 1, 1), 2024, "Europe/Stockholm", ())
     milestone = Milestone("Klart", None, due_date, due_date)
-    return PlannedMilestone(plan, act, 1, milestone, (POLISEN, SKOLAN))
+    return PlannedMilestone(plan, act, "1", milestone, (POLISEN, SKOLAN))
 
 
 def schedule(*dues: date, leads: tuple[str, ...] = ("30d", "7d", "1d")) -> list[Reminder]:

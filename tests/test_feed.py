@@ -40,28 +40,28 @@ MUCH_LATER = datetime(2024, 9, 1, 12, 0, tzinfo=UTC)
 
 # uid -> (due date, tentative): the seed's 11 milestones as the plan's "När?" texts say.
 SEED_EVENTS = {
-    "gotland-2024.sig.1@notifier": (date(2024, 11, 1), False),
-    "gotland-2024.krogar-mot-knark.1@notifier": (date(2024, 5, 31), False),
-    "gotland-2024.krogar-mot-knark.2@notifier": (date(2024, 12, 31), False),
+    "gotland-2024.sig.klart-for-start@notifier": (date(2024, 11, 1), False),
+    "gotland-2024.krogar-mot-knark.utbildning@notifier": (date(2024, 5, 31), False),
+    "gotland-2024.krogar-mot-knark.diplomeringsklart@notifier": (date(2024, 12, 31), False),
     "gotland-2024.utbildning-andts-coacher.1@notifier": (date(2024, 3, 31), False),
     "gotland-2024.utbildning-andts-coacher.2@notifier": (date(2024, 11, 30), False),
-    "gotland-2024.utbildning-ansvarsfull-alkoholservice.1@notifier": (date(2024, 6, 30), False),
-    "gotland-2024.information-sommarkrogare.1@notifier": (date(2024, 6, 30), False),
+    "gotland-2024.utbildning-ansvarsfull-alkoholservice.klart@notifier": (date(2024, 6, 30), False),
+    "gotland-2024.information-sommarkrogare.klart@notifier": (date(2024, 6, 30), False),
     "gotland-2024.delbart.1@notifier": (date(2024, 3, 31), False),
     "gotland-2024.forelasning-sexuellt-vald.1@notifier": (date(2024, 11, 30), True),
-    "gotland-2024.sodra-gotland-samverkar.1@notifier": (date(2024, 12, 31), False),
-    "gotland-2024.lilla-islandsmodellen.1@notifier": (date(2024, 12, 31), False),
+    "gotland-2024.sodra-gotland-samverkar.klart@notifier": (date(2024, 12, 31), False),
+    "gotland-2024.lilla-islandsmodellen.uppfoljning@notifier": (date(2024, 12, 31), False),
 }
 
 POLISEN_UIDS = {
-    "gotland-2024.sig.1@notifier",
-    "gotland-2024.krogar-mot-knark.1@notifier",
-    "gotland-2024.krogar-mot-knark.2@notifier",
+    "gotland-2024.sig.klart-for-start@notifier",
+    "gotland-2024.krogar-mot-knark.utbildning@notifier",
+    "gotland-2024.krogar-mot-knark.diplomeringsklart@notifier",
     "gotland-2024.utbildning-andts-coacher.1@notifier",
     "gotland-2024.utbildning-andts-coacher.2@notifier",
     "gotland-2024.delbart.1@notifier",
-    "gotland-2024.sodra-gotland-samverkar.1@notifier",
-    "gotland-2024.lilla-islandsmodellen.1@notifier",
+    "gotland-2024.sodra-gotland-samverkar.klart@notifier",
+    "gotland-2024.lilla-islandsmodellen.uppfoljning@notifier",
 }
 
 
@@ -83,8 +83,12 @@ def plan_copy(tmp_path: Path) -> Path:
     return folder
 
 
-def build(catalog: Catalog, settings: Settings, history: History | None = None,
-          now: datetime = FIRST_BUILD):
+def build(
+    catalog: Catalog,
+    settings: Settings,
+    history: History | None = None,
+    now: datetime = FIRST_BUILD,
+):
     return refresh(catalog, settings, history or History(), now)
 
 
@@ -153,10 +157,10 @@ def test_the_strict_ical_parser_reads_the_same_events_in_every_feed(seed, settin
 
 def test_summary_says_what_is_due_and_by_whom_in_swedish(seed, settings) -> None:
     events = events_of(build(seed, settings).feeds[WHOLE].body)
-    sig = str(events["gotland-2024.sig.1@notifier"]["SUMMARY"])
+    sig = str(events["gotland-2024.sig.klart-for-start@notifier"]["SUMMARY"])
     assert sig.startswith("Klart för start: Implementera metod för strukturerad samverkan")
     assert sig.endswith("– Socialtjänsten, Grundskolan, Polisen")
-    training = str(events["gotland-2024.krogar-mot-knark.1@notifier"]["SUMMARY"])
+    training = str(events["gotland-2024.krogar-mot-knark.utbildning@notifier"]["SUMMARY"])
     assert training.startswith("Utbildning: Implementera metoden Krogar mot knark")
     lecture = str(events["gotland-2024.forelasning-sexuellt-vald.1@notifier"]["SUMMARY"])
     assert lecture.startswith("Preliminärt – Kunskapshöjande föreläsning")
@@ -167,7 +171,7 @@ def test_description_holds_window_verbatim_when_cause_goal_action_and_everyone(
     seed, settings
 ) -> None:
     events = events_of(build(seed, settings).feeds[WHOLE].body)
-    text = str(events["gotland-2024.krogar-mot-knark.2@notifier"]["DESCRIPTION"])
+    text = str(events["gotland-2024.krogar-mot-knark.diplomeringsklart@notifier"]["DESCRIPTION"])
     assert "Delmål: Diplomeringsklart" in text
     assert "Datum: 31 december 2024" in text
     assert "Tidsfönster: 1 december 2024 – 31 december 2024" in text
@@ -180,8 +184,12 @@ def test_description_holds_window_verbatim_when_cause_goal_action_and_everyone(
     assert "Mål: Störa den kriminella ekonomin" in text
     assert "Orsak: Nätverk försörjer sig på narkotikaförsäljning" in text
     assert "Plan: Åtgärdsplan 2024 - brottsförebyggande insatser (daterad 6 maj 2024)" in text
-    assert [str(c) for c in events["gotland-2024.krogar-mot-knark.2@notifier"]
-            .get("CATEGORIES").cats] == ["Narkotika"]
+    assert [
+        str(c)
+        for c in events["gotland-2024.krogar-mot-knark.diplomeringsklart@notifier"]
+        .get("CATEGORIES")
+        .cats
+    ] == ["Narkotika"]
     tentative = str(events["gotland-2024.forelasning-sexuellt-vald.1@notifier"]["DESCRIPTION"])
     assert "Datum: 30 november 2024 (preliminärt)" in tentative
 
@@ -244,7 +252,8 @@ def test_vtimezone_matches_the_zone_database(tzid: str, rules: int) -> None:
     assert text.count("RRULE:") == rules
     assert "RDATE" not in text
     calendar = IcsCalendarStream.calendar_from_ics(
-        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\n" + text
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\n"
+        + text
         + "BEGIN:VEVENT\r\nUID:x\r\nDTSTAMP:20240101T000000Z\r\n"
         f"DTSTART;TZID={tzid}:20240715T120000\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
     )
@@ -271,16 +280,22 @@ def test_folding_never_splits_å_wherever_the_fold_falls(plan_copy, settings) ->
     # Shift a run of 'å' (2 octets each) by one ASCII character at a time, so the 75-octet
     # boundary lands on every byte position of a character at least once.
     for shift in range(4):
-        edit_plan(plan_copy, '"åtgärd" = "Informationskampanj till skolelever (Delbart)"',
-                  f'"åtgärd" = "{"x" * shift}{"å" * 120} (Delbart)"')
+        edit_plan(
+            plan_copy,
+            '"åtgärd" = "Informationskampanj till skolelever (Delbart)"',
+            f'"åtgärd" = "{"x" * shift}{"å" * 120} (Delbart)"',
+        )
         body = build(load_catalog(plan_copy), settings).feeds[WHOLE].body
         for line in body.split(b"\r\n"):
             assert len(line) <= 75
             line.decode("utf-8")
         events = events_of(body)
         assert "å" * 120 in str(events["gotland-2024.delbart.1@notifier"]["DESCRIPTION"])
-        edit_plan(plan_copy, f'"åtgärd" = "{"x" * shift}{"å" * 120} (Delbart)"',
-                  '"åtgärd" = "Informationskampanj till skolelever (Delbart)"')
+        edit_plan(
+            plan_copy,
+            f'"åtgärd" = "{"x" * shift}{"å" * 120} (Delbart)"',
+            '"åtgärd" = "Informationskampanj till skolelever (Delbart)"',
+        )
 
 
 # --- identity and change ----------------------------------------------------------------------
@@ -330,8 +345,11 @@ def test_editing_text_updates_the_event_in_place_and_raises_its_sequence(
     plan_copy, settings
 ) -> None:
     before = build(load_catalog(plan_copy), settings)
-    edit_plan(plan_copy, "Informationskampanj till skolelever (Delbart)",
-              "Informationskampanj i skolorna (Delbart)")
+    edit_plan(
+        plan_copy,
+        "Informationskampanj till skolelever (Delbart)",
+        "Informationskampanj i skolorna (Delbart)",
+    )
     after = build(load_catalog(plan_copy), settings, before.history, LATER_BUILD)
     events = events_of(after.feeds[WHOLE].body)
     assert set(events) == set(SEED_EVENTS)  # no duplicate, no loss
@@ -363,7 +381,9 @@ def test_a_moved_due_date_keeps_the_uid(plan_copy, settings) -> None:
     before = build(load_catalog(plan_copy), settings)
     edit_plan(plan_copy, '"när" = "Klart december 2024"', '"när" = "Klart juni 2024"')
     after = build(load_catalog(plan_copy), settings, before.history, LATER_BUILD)
-    event = events_of(after.feeds[WHOLE].body)["gotland-2024.sodra-gotland-samverkar.1@notifier"]
+    event = events_of(after.feeds[WHOLE].body)[
+        "gotland-2024.sodra-gotland-samverkar.klart@notifier"
+    ]
     assert event.decoded("DTSTART") == date(2024, 6, 30)
     assert int(event["SEQUENCE"]) == 1
 
@@ -392,18 +412,18 @@ def test_each_organisation_feed_holds_only_its_own_milestones(seed, settings) ->
     assert set(events_of(result.feeds["wisbygymnasiet"].body)) == {
         "gotland-2024.forelasning-sexuellt-vald.1@notifier"
     }
-    assert set(events_of(result.feeds["grundskolan"].body)) == {"gotland-2024.sig.1@notifier"}
+    assert set(events_of(result.feeds["grundskolan"].body)) == {
+        "gotland-2024.sig.klart-for-start@notifier"
+    }
     for organisation in seed.organisations:
         uids = set(events_of(result.feeds[organisation.slug].body))
-        expected = {
-            milestone_uid(m) for m in seed.milestones if organisation in m.organisations
-        }
+        expected = {milestone_uid(m) for m in seed.milestones if organisation in m.organisations}
         assert uids == expected, organisation.name
 
 
 def test_the_same_event_has_the_same_bytes_in_every_feed(seed, settings) -> None:
     result = build(seed, settings)
-    uid = "gotland-2024.sig.1@notifier"
+    uid = "gotland-2024.sig.klart-for-start@notifier"
     whole = event_block(result.feeds[WHOLE].body, uid)
     for name in ("gotland-2024", "polisen", "socialtjansten", "grundskolan"):
         assert event_block(result.feeds[name].body, uid) == whole
@@ -430,8 +450,9 @@ def test_an_organisation_slug_equal_to_a_plan_id_is_reported(plan_copy, settings
     )
     result = build(load_catalog(plan_copy), settings)
     assert result.feeds["gotland-2024"].kind == "plan"
-    assert any("Skolan" in problem and "gotland-2024" in problem
-               for problem in result.feeds.problems)
+    assert any(
+        "Skolan" in problem and "gotland-2024" in problem for problem in result.feeds.problems
+    )
 
 
 def test_now_must_carry_a_time_zone(seed, settings) -> None:

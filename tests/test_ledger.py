@@ -39,7 +39,7 @@ def outgoing() -> Outgoing:
         Organisation("Skolan", "skolan", emails=(SKOLAN,)),
     )
     milestone = Milestone("Klart", None, date(2024, 6, 30), date(2024, 6, 30))
-    planned = PlannedMilestone(plan, act, 1, milestone, organisations)
+    planned = PlannedMilestone(plan, act, "1", milestone, organisations)
     settings = Settings(reminders=ReminderSettings(leads=("30d",)))
     (reminder,) = reminders(Plans((planned,)), settings)
     return from_reminder(reminder)

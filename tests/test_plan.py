@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
 
-from notifier.catalog import load_catalog
+from notifier.catalog import load_catalog, milestone_slots
 from notifier.errors import PlanError
+from notifier.model import Milestone
 from notifier.plan import load_plan
 
 
@@ -125,3 +127,33 @@ def test_a_bad_lead_or_time_zone_is_refused_at_load_with_its_line(
     assert f"{path}:{number}: {field}" in error.value.message
     problems = [str(p) for p in load_catalog(project / "plan").problems]
     assert any(f"{path}:{number}" in p for p in problems)
+
+
+def test_adding_a_milestone_before_another_keeps_the_others_identity(project: Path) -> None:
+    before = {m.key: m.milestone.due for m in load_catalog(project / "plan").milestones}
+    _edit(
+        project / "plan" / "gotland-2024.toml",
+        '"när" = "Klart juni 2024"',
+        '"när" = "Utbildning maj 2024, Klart juni 2024"',
+    )
+    after = {m.key: m.milestone.due for m in load_catalog(project / "plan").milestones}
+    added = set(after) - set(before)
+    assert {key.rsplit("/", 1)[1] for key in added} == {"utbildning"}
+    assert set(before) - set(after) == set()
+    assert all(after[key] == due for key, due in before.items())
+
+
+def test_milestone_slots_name_labels_and_number_the_rest() -> None:
+    def milestone(label: str | None) -> Milestone:
+        return Milestone(label, None, date(2024, 6, 30), date(2024, 6, 30))
+
+    labels = ["Utbildning", None, "Klart", None, "Klart", "Klart 2", "Uppföljning"]
+    assert milestone_slots([milestone(label) for label in labels]) == [
+        "utbildning",
+        "1",
+        "klart",
+        "2",
+        "klart-2",
+        "klart-2-2",
+        "uppfoljning",
+    ]

@@ -53,7 +53,9 @@ def planned(
     leads: tuple[str, ...] | None = None,
 ) -> PlannedMilestone:
     act = Action(action, "Våld", "Område", "Problem", "Orsak", "Mål", "Åtgärd", "Polisen", "x")
-    return PlannedMilestone(plan(leads), act, 1, Milestone("Klart", None, due, due), organisations)
+    return PlannedMilestone(
+        plan(leads), act, "1", Milestone("Klart", None, due, due), organisations
+    )
 
 
 def settings(*leads: str) -> Settings:
@@ -84,42 +86,42 @@ def seed_reminders() -> dict[str, datetime]:
     ("key", "expected"),
     [
         pytest.param(
-            "gotland-2024/utbildning-ansvarsfull-alkoholservice/1@2024-06-30-30d",
+            "gotland-2024/utbildning-ansvarsfull-alkoholservice/klart@2024-06-30-30d",
             local(date(2024, 5, 31)),
             id="Klart juni 2024, 30d: Friday 31 May",
         ),
         pytest.param(
-            "gotland-2024/utbildning-ansvarsfull-alkoholservice/1@2024-06-30-7d",
+            "gotland-2024/utbildning-ansvarsfull-alkoholservice/klart@2024-06-30-7d",
             local(date(2024, 6, 20)),
             id="Klart juni 2024, 7d: Sunday 23 June -> Thursday 20 (midsommarafton off)",
         ),
         pytest.param(
-            "gotland-2024/utbildning-ansvarsfull-alkoholservice/1@2024-06-30-1d",
+            "gotland-2024/utbildning-ansvarsfull-alkoholservice/klart@2024-06-30-1d",
             local(date(2024, 6, 28)),
             id="Klart juni 2024, 1d: Saturday 29 June -> Friday 28",
         ),
         pytest.param(
-            "gotland-2024/sig/1@2024-11-01-30d",
+            "gotland-2024/sig/klart-for-start@2024-11-01-30d",
             local(date(2024, 10, 2)),
             id="Klart för start november 2024, 30d: Wednesday 2 October",
         ),
         pytest.param(
-            "gotland-2024/sig/1@2024-11-01-7d",
+            "gotland-2024/sig/klart-for-start@2024-11-01-7d",
             local(date(2024, 10, 25)),
             id="Klart för start november 2024, 7d: Friday 25 October (CEST)",
         ),
         pytest.param(
-            "gotland-2024/sig/1@2024-11-01-1d",
+            "gotland-2024/sig/klart-for-start@2024-11-01-1d",
             local(date(2024, 10, 31)),
             id="Klart för start november 2024, 1d: Thursday 31 October (CET)",
         ),
         pytest.param(
-            "gotland-2024/krogar-mot-knark/2@2024-12-31-7d",
+            "gotland-2024/krogar-mot-knark/diplomeringsklart@2024-12-31-7d",
             local(date(2024, 12, 23)),
             id="Diplomeringsklart december 2024, 7d: julafton -> 23 December",
         ),
         pytest.param(
-            "gotland-2024/krogar-mot-knark/2@2024-12-31-30d",
+            "gotland-2024/krogar-mot-knark/diplomeringsklart@2024-12-31-30d",
             local(date(2024, 11, 29)),
             id="Diplomeringsklart december 2024, 30d: Sunday 1 December -> Friday 29 November",
         ),

@@ -73,7 +73,7 @@ def planned(
 ) -> PlannedMilestone:
     act = Action(action, "Våld", "Område", "Problem", "Orsak", "Mål", "Åtgärd", "Polisen", "x")
     plan = Plan("p", "Plan", date(2024, 1, 1), 2024, "Europe/Stockholm", ())
-    return PlannedMilestone(plan, act, 1, Milestone("Klart", None, due, due), organisations)
+    return PlannedMilestone(plan, act, "1", Milestone("Klart", None, due, due), organisations)
 
 
 class PlainComposer:
@@ -576,9 +576,9 @@ def test_schedule_shows_each_recipients_state_from_the_ledger(project: Path) -> 
     states = {
         (r["key"], p["address"]): p["state"] for r in shown["reminders"] for p in r["recipients"]
     }
-    key = "gotland-2024/information-sommarkrogare/1@2024-06-30"
+    key = "gotland-2024/information-sommarkrogare/klart@2024-06-30"
     assert states[(f"{key}-7d", "info@besoksnaring.example")] == "failed"
     assert states[(f"{key}-1d", "info@besoksnaring.example")] is None
-    alcohol = "gotland-2024/utbildning-ansvarsfull-alkoholservice/1@2024-06-30-7d"
+    alcohol = "gotland-2024/utbildning-ansvarsfull-alkoholservice/klart@2024-06-30-7d"
     assert states[(alcohol, "samhallsbyggnadsforvaltningen@gotland.example")] == "sent"
     assert all(r["send_at"].endswith("08:00:00+02:00") for r in shown["reminders"])
