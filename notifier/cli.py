@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -15,7 +16,7 @@ from typing import TextIO
 
 from notifier.commands import feeds, mailing, plans, reminders, service
 from notifier.commands.base import EXIT_PROBLEMS, EXIT_USAGE, Context
-from notifier.config import config_path
+from notifier.config import ENV_CONFIG, config_path
 from notifier.errors import ConfigError, DeliveryError, UserError
 
 SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
@@ -67,6 +68,15 @@ def main(
         return int(exit_.code or 0)
     out = stdout or sys.stdout
     context = Context(config_path(args.config), out, stdin or sys.stdin, clock)
+    if (args.config or os.environ.get(ENV_CONFIG)) and not context.config.is_file():
+        # Defaults in place of a file someone named would run with the wrong plan and mail.
+        origin = "--config" if args.config else f"${ENV_CONFIG}"
+        print(
+            f"notifier: configuration error:\n{context.config}: no such config file "
+            f"(named by {origin}). Check the path, or leave it out to use ./config.toml.",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",

@@ -32,6 +32,7 @@ DEFAULT_CONFIG = Path("config.toml")
 
 _file_data: ContextVar[dict[str, Any] | None] = ContextVar("notifier_config_file", default=None)
 
+_ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
 _DURATION = re.compile(r"^\s*(\d+)\s*(d|h|m|s)\s*$")
 _DURATION_UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
 
@@ -64,12 +65,25 @@ class PlansSettings(Section):
     dir: Path = Field(Path("plan"), description="Folder with the plan files (*.toml).")
 
 
+def check_address(address: str) -> str:
+    """The address, stripped, if it looks like one; line breaks and lists are refused."""
+    address = address.strip()
+    if not _ADDRESS.match(address):
+        raise ValueError(f"'{address}' is not an email address; write it as name@example.se")
+    return address
+
+
 class CoordinatorSettings(Section):
     name: str = Field("Samordnare brottsförebyggande arbete", description="Shown in emails.")
     email: str = Field(
         "samordnare@gotland.example",
         description="Receives due notices, digests and reminders of organisations without address.",
     )
+
+    @field_validator("email")
+    @classmethod
+    def _valid_email(cls, email: str) -> str:
+        return check_address(email)
 
 
 class MailSettings(Section):
@@ -79,6 +93,16 @@ class MailSettings(Section):
     outbox: Path = Field(
         Path("state/outbox"), description="Where .eml files go when no SMTP host is set."
     )
+
+    @field_validator("from_address")
+    @classmethod
+    def _valid_from(cls, address: str) -> str:
+        return check_address(address)
+
+    @field_validator("reply_to")
+    @classmethod
+    def _valid_reply_to(cls, address: str) -> str:
+        return check_address(address) if address.strip() else ""
 
 
 class SmtpSettings(Section):
@@ -270,12 +294,11 @@ def _is_scalar(item: Any) -> bool:
 
 
 def _origin(loc: tuple[Any, ...], data: dict[str, Any], path: Path) -> str:
-    node: Any = data
-    for part in loc:
-        if not isinstance(node, dict) or part not in node:
-            env = "NOTIFIER_" + "__".join(str(p).upper() for p in loc)
-            return f"${env}" if env in os.environ else str(path)
-        node = node[part]
+    """Where a bad value came from: an environment variable overrides the file."""
+    for length in range(len(loc), 0, -1):
+        env = "NOTIFIER_" + "__".join(str(p).upper() for p in loc[:length])
+        if env in os.environ:
+            return f"${env}"
     return str(path)
 
 

@@ -106,7 +106,10 @@ class Daemon:
         self.health.ledger_ok = True
         self.tokens = TokenFile(tokens_path(settings))
         self.store = FeedStore(settings, load_history(history_path(settings)), self.tokens)
-        publish(self.store, self.state.catalog, self.clock(), settings, self.tokens)
+        if self.state.blocking:
+            self._wait_for_fix()
+        else:
+            publish(self.store, self.state.catalog, self.clock(), settings, self.tokens)
         self._note_catalog(self.state)
         app = FeedApp(self.store, {"/healthz": self.health.route, "/metrics": self.metrics.route})
         self.server = FeedServer(
@@ -181,7 +184,7 @@ class Daemon:
     def wake(self) -> SendReport | None:
         """One send step; then schedule the next wake from what the ledger and plan say."""
         with self._send_lock:
-            if self._stop.is_set():
+            if self._stop.is_set() or self.health.waiting:
                 return None
             now = self.clock()
             state = self.state
@@ -262,8 +265,10 @@ class Daemon:
         if new.blocking:
             return self._refuse("\n".join(str(p) for p in new.blocking))
         old = self.state
-        with self._send_lock:
-            self.state = new
+        # No lock: a send step in progress keeps the state it began with (it reads
+        # ``self.state`` once), and the main thread must stay free for the watchdog.
+        self.state = new
+        self.health.waiting = False
         for line in milestone_changes(old.catalog, new.catalog):
             logger.info("%s", line)
         publish(self.store, new.catalog, self.clock(), new.settings, self.tokens)
@@ -276,6 +281,22 @@ class Daemon:
             fields(plans=len(new.catalog.plans), milestones=len(new.catalog.milestones)),
         )
         return True
+
+    def _wait_for_fix(self) -> None:
+        """A plan file is unreadable at start: without it its reminders would be skipped for
+        good and its events dropped from every subscriber's calendar. So send nothing and
+        publish nothing (feed files already written stay as they are) until an edit or SIGHUP
+        brings a state that loads; /healthz says 503 meanwhile."""
+        self.health.waiting = True
+        message = "\n".join(str(p) for p in self.state.blocking)
+        self.metrics.plan_load_errors.inc()
+        self.health.reload_error = message
+        logger.error(
+            "a plan file cannot be read; sending nothing and serving no feeds until it is "
+            "fixed (the change is picked up without a restart):\n%s",
+            message,
+        )
+        self._tell_coordinator(message.splitlines())
 
     def _refuse(self, message: str) -> bool:
         self.metrics.plan_load_errors.inc()
@@ -329,7 +350,9 @@ class Daemon:
         text = f"{self.health.plans} plan(s), {self.health.milestones} milestones"
         if wake:
             text += f"; next wake {wake.astimezone(UTC):%Y-%m-%d %H:%M}Z"
-        if self.health.reload_error:
+        if self.health.waiting:
+            text += "; a plan file cannot be read, sending nothing until it is fixed"
+        elif self.health.reload_error:
             text += "; last reload refused"
         return text
 

@@ -98,14 +98,15 @@ class Health:
     last_sweep: datetime | None = None
     problems: list[str] = field(default_factory=list)
     reload_error: str | None = None
+    waiting: bool = False  # started with a plan file it could not read; sends nothing yet
 
     @property
     def healthy(self) -> bool:
-        return self.plans > 0 and self.ledger_ok
+        return self.plans > 0 and self.ledger_ok and not self.waiting
 
     def route(self, environ: Mapping[str, Any]) -> Response:
         data = {
-            "status": "ok" if self.healthy else "unavailable",
+            "status": "ok" if self.healthy else "waiting" if self.waiting else "unavailable",
             "plans": self.plans,
             "milestones": self.milestones,
             "ledger": "ok" if self.ledger_ok else "not writable",

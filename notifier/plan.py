@@ -26,6 +26,11 @@ DIRECTORY_FILE = "organisations.toml"
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _ID_HINT = "Use lower-case letters a-z, digits and '-', e.g. 'krogar-mot-knark'."
 
+
+def is_valid_id(value: str) -> bool:
+    """Plan and action ids: they end up in URLs, file names and calendar UIDs."""
+    return bool(_ID.match(value))
+
 HEADER = """\
 # Plan för notifier. Varje [[action]] är en rad i planens tabell.
 # Kolumnerna heter som i planen: orsak, "mål", "åtgärd", vem, "när" (nycklar med å, ä, ö

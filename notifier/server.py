@@ -160,8 +160,10 @@ def _etag_matches(header: str, etag: str) -> bool:
 def _not_modified_since(header: str, last_modified: datetime) -> bool:
     try:
         since = parsedate_to_datetime(header)
-    except (TypeError, ValueError, IndexError):
-        return False  # an unparsable date is ignored, as RFC 9110 says
+    except (TypeError, ValueError, IndexError, OverflowError):
+        # Unparsable, or a field too large for a datetime ("01 Jan 99999999999999999999"):
+        # ignored, as RFC 9110 says.
+        return False
     if since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
     return last_modified <= since

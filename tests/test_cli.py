@@ -9,6 +9,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from notifier.cli import main
 
 EXPECTED_DUE = {
@@ -190,3 +192,32 @@ def test_status_lists_next_messages_and_what_is_past_due(project: Path) -> None:
     assert "Past their due date (2;" in text
     assert "2024-03-31 (15 days ago)  gotland-2024/delbart/1" in text
     assert not (project / "state").exists(), "status creates nothing"
+
+
+def test_a_named_config_file_that_does_not_exist_is_an_error_not_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "etc" / "config.toml"
+    assert main(["--config", str(missing), "validate"], io.StringIO()) == 2
+    assert f"{missing}: no such config file (named by --config)" in capsys.readouterr().err
+    monkeypatch.setenv("NOTIFIER_CONFIG", str(missing))
+    assert main(["validate"], io.StringIO()) == 2
+    assert "named by $NOTIFIER_CONFIG" in capsys.readouterr().err
+
+
+def test_when_refuses_a_year_that_is_no_plan_year() -> None:
+    code, _ = run("when", "Klart juni", "--year", "0")
+    assert code == 2
+
+
+def test_import_refuses_an_id_that_could_leave_the_folder(tmp_path: Path) -> None:
+    target = tmp_path / "plan.toml"
+    code, _ = run(
+        "import",
+        str(Path(__file__).parent / "data" / "seed.txt"),
+        "--id",
+        "../x",
+        "-o",
+        str(target),
+    )
+    assert code == 2 and not target.exists()

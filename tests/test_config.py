@@ -48,8 +48,10 @@ def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
         ('[reminders]\nleads = ["30 dagar"]\n', "reminders.leads: Value error, '30 dagar'"),
         ('[reminders]\ntimezone = "Europe/Visby"\n', "'Europe/Visby' is not a known time zone"),
         ("[smtp\n", "not valid TOML"),
+        ('[coordinator]\nemail = ""\n', "coordinator.email: Value error, '' is not an email"),
+        ('[mail]\nfrom_address = "a@b.se\\nBcc: c@d.se"\n', "mail.from_address: Value error"),
     ],
-    ids=["wrong type", "unknown key", "bad duration", "bad zone", "bad toml"],
+    ids=["wrong type", "unknown key", "bad duration", "bad zone", "bad toml", "empty", "crlf"],
 )
 def test_a_bad_value_names_the_file_and_the_key(tmp_path: Path, text: str, expected: str) -> None:
     path = tmp_path / "config.toml"
@@ -66,6 +68,15 @@ def test_a_bad_environment_value_names_the_variable(
     monkeypatch.setenv("NOTIFIER_SERVER__PORT", "http")
     with pytest.raises(ConfigError, match=r"\$NOTIFIER_SERVER__PORT: server.port"):
         load_settings(tmp_path / "missing.toml")
+
+
+def test_an_environment_value_is_named_even_when_the_file_sets_the_key_too(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NOTIFIER_SMTP__PORT", "abc")
+    with pytest.raises(ConfigError) as error:
+        load_settings(project / "config.toml")
+    assert error.value.message.startswith("$NOTIFIER_SMTP__PORT: smtp.port:")
 
 
 def test_a_password_in_the_config_file_is_refused(tmp_path: Path) -> None:

@@ -89,6 +89,18 @@ def smtp() -> Iterator[SmtpServer]:
         yield server
 
 
+def _configure(project: Path, smtp: SmtpServer, port: int) -> None:
+    config = project / "config.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8")
+        .replace('host = ""', f'host = "{smtp.host}"')
+        .replace("port = 587", f"port = {smtp.port}")
+        .replace('security = "starttls"', 'security = "none"')
+        .replace("port = 8080", f"port = {port}"),
+        encoding="utf-8",
+    )
+
+
 @pytest.fixture
 def daemon(project: Path, smtp: SmtpServer, tmp_path: Path) -> Iterator[Process]:
     port = _free_port()
@@ -103,15 +115,7 @@ def daemon(project: Path, smtp: SmtpServer, tmp_path: Path) -> Iterator[Process]
         ),
         encoding="utf-8",
     )
-    config = project / "config.toml"
-    config.write_text(
-        config.read_text(encoding="utf-8")
-        .replace('host = ""', f'host = "{smtp.host}"')
-        .replace("port = 587", f"port = {smtp.port}")
-        .replace('security = "starttls"', 'security = "none"')
-        .replace("port = 8080", f"port = {port}"),
-        encoding="utf-8",
-    )
+    _configure(project, smtp, port)
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify.bind(str(tmp_path / "notify.sock"))
     process = Process(project, notify, port)
@@ -217,3 +221,39 @@ def test_a_restart_sends_nothing_twice(daemon: Process, smtp: SmtpServer) -> Non
     assert len(smtp.handler.received) == before
     again.proc.send_signal(signal.SIGTERM)
     assert again.proc.wait(timeout=DEADLINE) == 0
+
+
+def test_an_unreadable_plan_at_start_holds_sending_until_it_is_fixed(
+    project: Path, smtp: SmtpServer, tmp_path: Path
+) -> None:
+    port = _free_port()
+    _configure(project, smtp, port)
+    plan = project / "plan" / "gotland-2024.toml"
+    good = plan.read_text(encoding="utf-8")
+    plan.write_text(good.replace('id = "gotland-2024"', 'id = "gotland-2024', 1), "utf-8")
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify.sock"))
+    daemon = Process(project, notify, port)
+    try:
+        ready = daemon.wait_for("READY=1")
+        assert "sending nothing until it is fixed" in ready
+        status, health = daemon.get("/healthz")
+        assert status == 503 and b'"status": "waiting"' in health
+        assert daemon.get("/calendar.ics")[0] == 404
+        # Only the coordinator hears, about the broken file; no reminder goes out.
+        _eventually(lambda: len(smtp.handler.received) == 1)
+        assert smtp.handler.received[0].rcpt_tos == ["samordnare@gotland.example"]
+
+        plan.write_text(good, "utf-8")
+        daemon.proc.send_signal(signal.SIGHUP)
+        daemon.wait_for("READY=1")
+        _eventually(lambda: daemon.get("/healthz")[0] == 200)
+        status, body = daemon.get("/calendar.ics")
+        assert status == 200 and body.count(b"BEGIN:VEVENT") == 11
+        daemon.proc.send_signal(signal.SIGTERM)
+        assert daemon.proc.wait(timeout=DEADLINE) == 0
+    finally:
+        if daemon.proc.poll() is None:
+            daemon.proc.kill()
+            daemon.proc.wait(timeout=10)
+        notify.close()

@@ -14,8 +14,27 @@ from notifier.errors import UserError
 from notifier.files import atomic_write
 from notifier.importer import import_plan, read_source
 from notifier.model import Location, Problem
-from notifier.plan import dump_plan
+from notifier.plan import dump_plan, is_valid_id
 from notifier.report import catalog_json, catalog_text, reading_json, reading_text
+
+
+def _year(text: str) -> int:
+    try:
+        year = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a year, e.g. 2024") from None
+    if not 1900 <= year <= 2200:
+        raise argparse.ArgumentTypeError(f"{year} is not a plan year (1900-2200)")
+    return year
+
+
+def _plan_id(text: str) -> str:
+    if not is_valid_id(text):
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not a valid id: use lower-case letters a-z, digits and '-', "
+            "e.g. 'gotland-2025'"
+        )
+    return text
 
 
 def add_validate(sub: argparse._SubParsersAction) -> None:
@@ -57,14 +76,14 @@ def add_when(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("text", help="the text, e.g. 'Klart juni 2024', or - for stdin")
     parser.add_argument(
-        "--year", type=int, help="year for texts that name none (default: this year)"
+        "--year", type=_year, help="year for texts that name none (default: this year)"
     )
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.set_defaults(handler=when)
 
 
 def when(args: argparse.Namespace, context: Context) -> int:
-    year = args.year or context.clock().year
+    year = args.year if args.year is not None else context.clock().year
     if args.text == "-":
         status = EXIT_OK
         for line in context.stdin:
@@ -89,7 +108,7 @@ def add_import(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("file", type=Path, help="the pasted plan (UTF-8 or Windows-1252 text)")
     parser.add_argument("-o", "--output", type=Path, help="plan file to write (default: stdout)")
-    parser.add_argument("--id", help="plan id (default: from the title)")
+    parser.add_argument("--id", type=_plan_id, help="plan id (default: from the title)")
     parser.add_argument("--force", action="store_true", help="overwrite an existing file")
     parser.set_defaults(handler=import_command)
 
