@@ -95,6 +95,10 @@ def main(
         return EXIT_PROBLEMS
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`notifier when - | head`): stop quietly, as Unix tools do.
+        sys.stderr.close()
+        return 141
     except Exception as error:  # the last line of defence: one line, not a traceback
         if args.debug:
             raise
