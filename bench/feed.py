@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import http.server
-import shutil
 import sys
 import tempfile
 import threading
@@ -33,29 +32,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.synthetic import COPIES, synthetic_plan  # noqa: E402
 from notifier.catalog import Catalog, load_catalog  # noqa: E402
 from notifier.config import Settings  # noqa: E402
 from notifier.feed import WHOLE, History, refresh  # noqa: E402
 from notifier.server import FeedApp, FeedServer, FeedStore  # noqa: E402
 
 NOW = datetime(2024, 5, 6, 12, 0, tzinfo=UTC)
-COPIES = 1000
-
-
-def synthetic_plan(folder: Path, copies: int = COPIES) -> Path:
-    """The seed plan with every action repeated ``copies`` times under new ids."""
-    folder.mkdir(parents=True, exist_ok=True)
-    shutil.copy(ROOT / "plan" / "organisations.toml", folder / "organisations.toml")
-    text = (ROOT / "plan" / "gotland-2024.toml").read_text(encoding="utf-8")
-    head, *actions = text.split("\n[[action]]\n")
-    head = head.replace('id = "gotland-2024"', 'id = "syntetisk-2024"', 1)
-    parts = [head]
-    for copy in range(copies):
-        for action in actions:
-            # Each [[action]] table starts with its id line.
-            parts.append(action.replace('id = "', f'id = "k{copy:04d}-', 1))
-    (folder / "syntetisk-2024.toml").write_text("\n[[action]]\n".join(parts), encoding="utf-8")
-    return folder
 
 
 def timed(label: str, work: Callable[[], object]) -> tuple[object, float]:
