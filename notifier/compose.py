@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 from babel.dates import format_date
 
+from notifier import mimepolicy
 from notifier.config import FeedSettings, Settings
 from notifier.errors import UserError
 from notifier.model import Action, Milestone, Organisation, Plan, PlannedMilestone
@@ -508,7 +509,7 @@ class Composer:
     ) -> EmailMessage:
         if now.tzinfo is None or now.utcoffset() is None:
             raise ValueError("now must be timezone-aware: the Date header needs an offset")
-        message = EmailMessage()
+        message = EmailMessage(policy=mimepolicy.BUILD)
         message["Subject"] = shorten(self._render(f"{kind}.subject.txt", context), _SUBJECT_MAX)
         message["From"] = Address(
             header_text(settings.mail.from_name), addr_spec=settings.mail.from_address

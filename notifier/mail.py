@@ -17,11 +17,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Protocol
 
+from notifier import mimepolicy
 from notifier.config import Settings, SmtpSettings
 from notifier.errors import ConfigError
 from notifier.files import atomic_write
@@ -54,7 +54,7 @@ class Mailer(Protocol):
 
 def message_bytes(message: EmailMessage) -> bytes:
     """The wire form: CRLF line ends, headers folded and RFC 2047-encoded."""
-    return message.as_bytes(policy=SMTP_POLICY)
+    return message.as_bytes(policy=mimepolicy.SMTP)
 
 
 def mailer_for(settings: Settings) -> Mailer:

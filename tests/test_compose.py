@@ -587,3 +587,17 @@ def test_a_coordinator_name_with_swedish_letters_survives_the_headers(composer, 
     received = parsed(composer.reminder(reminder(), COORDINATOR, NOW, named))
     assert received["To"].addresses[0].display_name == "Åsa Öberg"
     assert received["Reply-To"].addresses[0].display_name == "Åsa Öberg"
+
+
+def test_wire_bytes_are_those_of_the_standard_smtp_policy(composer, settings):
+    # The header caches must never change a byte: compare with the standard library's policy,
+    # for the first message and for repeats that are served from the caches.
+    from email import policy
+
+    from notifier.mail import message_bytes
+
+    recipients = (POLICE_RECIPIENT, Recipient("social@gotland.example", "Socialtjänsten"))
+    for recipient in recipients * 2:
+        message = composer.reminder(reminder(), recipient, NOW, settings)
+        assert message_bytes(message) == message.as_bytes(policy=policy.SMTP)
+        assert str(message["From"]).startswith("Åtgärdsplanen – påminnelser")
