@@ -191,6 +191,9 @@ class Daemon:
             mailer = mailer_for(state.settings)
             report: SendReport | None = None
             try:
+                # A step with nothing to write would not notice a ledger gone read-only;
+                # /healthz must, before the next message is due.
+                self.ledger.check_writable()
                 report = send_due_once(
                     now,
                     state.catalog,

@@ -198,8 +198,13 @@ class Status(Enum):
 def status(
     entry: LedgerEntry | None, now: datetime, lease: timedelta = DEFAULT_LEASE
 ) -> tuple[Status, datetime | None]:
-    """Where one message to one recipient stands, and when that may change."""
-    if entry is None or entry.state == "due":
+    """Where one message to one recipient stands, and when that may change.
+
+    Asked only of a message that is live now (see ``due_items``). One skipped as too late
+    is then live again only because the clock went back (a wrong clock corrected): it is
+    sent after all, rather than lost with its milestone still ahead.
+    """
+    if entry is None or entry.state == "due" or is_reopened(entry):
         return Status.READY, None
     if entry.state in ("sent", "skipped") or (entry.state == "failed" and entry.permanent):
         return Status.DONE, None
@@ -213,6 +218,10 @@ def status(
     if claimed is None or claimed + lease <= now:
         return Status.READY, None
     return Status.WAITING, claimed + lease
+
+
+def is_reopened(entry: LedgerEntry | None) -> bool:
+    return entry is not None and entry.state == "skipped" and entry.note == EXPIRED
 
 
 def is_open(entry: LedgerEntry | None) -> bool:

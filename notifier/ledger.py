@@ -27,7 +27,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
-from notifier.due import DEFAULT_LEASE, Delivery, LedgerEntry, Skip, Snapshot
+from notifier.due import DEFAULT_LEASE, EXPIRED, Delivery, LedgerEntry, Skip, Snapshot
 from notifier.errors import UserError
 from notifier.schedule import KnownDue
 
@@ -72,6 +72,38 @@ class LedgerError(UserError):
     """The ledger file cannot be used (unknown schema, not a ledger, unreadable)."""
 
 
+class _RollBack(Exception):
+    """Ends a transaction that must change nothing."""
+
+
+_NOT_A_LEDGER = "Point ledger.path at a notifier ledger, or at a new file to start one."
+
+
+def _advice(error: sqlite3.Error) -> str:
+    """What an operator can do about an SQLite error, in words that lead to the fix."""
+    text = str(error).lower()
+    if "readonly" in text or "unable to open" in text or "permission" in text:
+        return (
+            "Make the ledger file and its folder writable by the service (SQLite adds -wal "
+            "and -shm files beside it): check owner and mode, or StateDirectory= in the "
+            "systemd unit. Nothing is sent until it can record what it sends."
+        )
+    if "full" in text:
+        return (
+            "Free space on the ledger's file system. Nothing is lost: what is not recorded as "
+            "sent is sent once the ledger can be written again."
+        )
+    if "not a database" in text:
+        return f"{_NOT_A_LEDGER} If this file was the ledger, restore it from a backup."
+    if "malformed" in text or "corrupt" in text:
+        return (
+            "The ledger file is damaged. Stop notifier, keep a copy of the file, and restore "
+            "it from a backup (or recover it with: sqlite3 FILE .recover). Nothing is sent "
+            "until then, so nothing is sent twice."
+        )
+    return _NOT_A_LEDGER
+
+
 @dataclass(frozen=True)
 class Claim:
     """A successful claim: send with ``message_id``; ``attempts`` counts this one."""
@@ -89,6 +121,8 @@ class DueChange:
 
 
 class Ledger(Protocol):
+    def check_writable(self) -> None: ...
+
     def snapshot(self) -> Snapshot: ...
 
     def record_due(self, deliveries: Iterable[Delivery], now: datetime) -> None: ...
@@ -165,7 +199,9 @@ class SqliteLedger:
                 self.path, isolation_level=None, timeout=10.0, check_same_thread=False
             )
         except sqlite3.Error as error:
-            raise LedgerError([f"{self.path}: cannot open the ledger: {error}"]) from None
+            raise LedgerError(
+                [f"{self.path}: cannot open the ledger: {error}"], hint=_advice(error)
+            ) from None
         self._db.row_factory = sqlite3.Row
         # One connection shared by the daemon's threads; SQLite serialises, this orders.
         self._lock = threading.RLock()
@@ -174,9 +210,11 @@ class SqliteLedger:
         except sqlite3.DatabaseError as error:
             self._db.close()
             raise LedgerError(
-                [f"{self.path}: not a usable ledger: {error}"],
-                hint="Point ledger.path at a notifier ledger, or at a new file to start one.",
+                [f"{self.path}: not a usable ledger: {error}"], hint=_advice(error)
             ) from None
+        except LedgerError:
+            self._db.close()
+            raise
 
     def _prepare(self) -> None:
         if not self._memory:
@@ -207,7 +245,7 @@ class SqliteLedger:
                         f"{self.path}: not a notifier ledger (schema version {version}, "
                         f"tables: {', '.join(t[0] for t in tables) or 'none'})"
                     ],
-                    hint="Point ledger.path at a notifier ledger, or at a new file to start one.",
+                    hint=_NOT_A_LEDGER,
                 )
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
@@ -218,14 +256,42 @@ class SqliteLedger:
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE … COMMIT: takes the write lock at once, so a compare-and-set
         cannot interleave with another process's."""
-        with self._lock:
+        with self._lock, self._named_errors("cannot write the ledger"):
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
+                self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                # Also when COMMIT itself failed (disk full): SQLite may or may not have
+                # rolled back already, and the connection must be usable afterwards.
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
+
+    @contextmanager
+    def _named_errors(self, doing: str) -> Iterator[None]:
+        """An SQLite error becomes a LedgerError naming the file and what to do."""
+        try:
+            yield
+        except sqlite3.Error as error:
+            raise LedgerError([f"{self.path}: {doing}: {error}"], hint=_advice(error)) from None
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        with self._lock, self._named_errors("cannot read the ledger"):
+            yield self._db
+
+    def check_writable(self) -> None:
+        """Raise LedgerError unless a write would succeed; writes nothing."""
+        try:
+            with self._transaction() as db:
+                version = db.execute("PRAGMA user_version").fetchone()[0]
+                # Rewriting the same value takes the write path (and its errors) but
+                # changes nothing; the transaction is rolled back anyway.
+                db.execute(f"PRAGMA user_version = {int(version)}")
+                raise _RollBack
+        except _RollBack:
+            pass
 
     def close(self) -> None:
         with self._lock:
@@ -239,19 +305,19 @@ class SqliteLedger:
 
     @property
     def schema_version(self) -> int:
-        with self._lock:
+        with self._reading():
             return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
     # -- reading --
 
     def snapshot(self) -> dict[tuple[str, str], LedgerEntry]:
         """Every row, keyed by (message key, recipient address)."""
-        with self._lock:
+        with self._reading():
             rows = self._db.execute("SELECT * FROM deliveries").fetchall()
         return {(row["key"], row["recipient"]): _entry(row) for row in rows}
 
     def entry(self, key: str, recipient: str) -> LedgerEntry | None:
-        with self._lock:
+        with self._reading():
             row = self._db.execute(
                 "SELECT * FROM deliveries WHERE key = ? AND recipient = ?", (key, recipient)
             ).fetchone()
@@ -259,7 +325,7 @@ class SqliteLedger:
 
     def failures(self, since: datetime) -> list[LedgerEntry]:
         """Rows that failed (for good, or still being retried) with an attempt since ``since``."""
-        with self._lock:
+        with self._reading():
             rows = self._db.execute(
                 "SELECT * FROM deliveries WHERE state = 'failed' AND updated_at >= ? "
                 "ORDER BY updated_at, key, recipient",
@@ -320,8 +386,9 @@ class SqliteLedger:
                 "  state = 'due'"
                 "  OR (state = 'failed' AND permanent = 0"
                 "      AND (next_attempt_at IS NULL OR next_attempt_at <= ?))"
-                "  OR (state = 'sending' AND (claimed_at IS NULL OR claimed_at <= ?)))",
-                (message_id, stamp, stamp, key, recipient, stamp, _ts(now - lease)),
+                "  OR (state = 'sending' AND (claimed_at IS NULL OR claimed_at <= ?))"
+                "  OR (state = 'skipped' AND note = ?))",
+                (message_id, stamp, stamp, key, recipient, stamp, _ts(now - lease), EXPIRED),
             )
             if updated.rowcount != 1:
                 return None
@@ -403,7 +470,7 @@ class SqliteLedger:
     # -- due dates, for change notices --
 
     def known_due_dates(self) -> dict[str, KnownDue]:
-        with self._lock:
+        with self._reading():
             rows = self._db.execute("SELECT * FROM due_dates").fetchall()
         return {
             row["milestone_key"]: KnownDue(

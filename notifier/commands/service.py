@@ -34,7 +34,7 @@ def add_run(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, context: Context) -> int:
-    return Daemon(context.config, watch_interval=args.watch_interval).run()
+    return Daemon(context.config, clock=context.clock, watch_interval=args.watch_interval).run()
 
 
 def add_status(sub: argparse._SubParsersAction) -> None:
