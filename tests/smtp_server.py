@@ -5,6 +5,11 @@ it receives. It can speak plain SMTP, STARTTLS or implicit TLS with a certificat
 a throw-away ``trustme`` CA (clients verify it for real), require AUTH, and answer chosen
 recipients with a temporary (451) or permanent (550) refusal.
 
+For fault tests it can also be slow (``handler.reply_delay``: the message is taken in, then the
+250 comes late), hold one message's reply until told (``handler.hold``), answer every new
+connection with 421 (``handler.greeting = BUSY``), and be stopped and started again on the
+same port. A 421 answer closes the connection, as RFC 5321 says it does.
+
     with SmtpServer(security="starttls", ca=ca) as server:
         ...  # point SmtpSettings at server.host, server.port, ca_file=server.ca_file
         assert server.handler.received[0].rcpt_tos == ["a@example.se"]
@@ -12,6 +17,7 @@ recipients with a temporary (451) or permanent (550) refusal.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import threading
 from dataclasses import dataclass, field
@@ -20,11 +26,12 @@ from typing import Any, Literal
 
 import trustme
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 HOST = "127.0.0.1"
 TEMPORARY = "451 4.3.0 Mailbox temporarily unavailable"
 PERMANENT = "550 5.1.1 No such user here"
+BUSY = "421 4.3.2 Service not available, closing transmission channel"
 
 
 @dataclass(frozen=True)
@@ -37,17 +44,43 @@ class Received:
 
 @dataclass
 class RecordingHandler:
-    """Accepts mail, except for the addresses in ``answers``; counts TCP connections."""
+    """Accepts mail, except for the addresses in ``answers``; counts TCP connections.
+
+    ``rcpt_seen``: every RCPT address asked for, accepted or not (to see what was retried).
+    ``reply_delay``: seconds between taking a message in (it is in ``received``) and the 250.
+    ``greeting``: answer new connections with this instead of 220 (e.g. ``BUSY``).
+    """
 
     answers: dict[str, str] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
     peers: set[Any] = field(default_factory=set)
     logins: list[str] = field(default_factory=list)
+    rcpt_seen: list[str] = field(default_factory=list)
     data_answer: str | None = None
+    reply_delay: float = 0.0
+    greeting: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    _hold_at: int | None = None
+    _held: threading.Event = field(default_factory=threading.Event)
+    _released: threading.Event = field(default_factory=threading.Event)
 
     def refuse(self, address: str, answer: str) -> None:
         self.answers[address.casefold()] = answer
+
+    def hold(self, count: int) -> threading.Event:
+        """Take message number ``count`` in, then keep its 250 back until ``release``.
+
+        The event returned is set once that message is in ``received``: a client killed
+        then has delivered a message whose acceptance it never heard.
+        """
+        self._hold_at = count
+        self._held.clear()
+        self._released.clear()
+        return self._held
+
+    def release(self) -> None:
+        self._hold_at = None
+        self._released.set()
 
     @property
     def connections(self) -> int:
@@ -64,6 +97,8 @@ class RecordingHandler:
         return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        with self.lock:
+            self.rcpt_seen.append(address)
         answer = self.answers.get(address.casefold())
         if answer:
             return answer
@@ -82,11 +117,36 @@ class RecordingHandler:
                     session.peer,
                 )
             )
+            held = self._hold_at is not None and len(self.received) == self._hold_at
+        if held:
+            self._held.set()
+            while not self._released.is_set():
+                await asyncio.sleep(0.01)
+        if self.reply_delay:
+            await asyncio.sleep(self.reply_delay)
         return "250 Message accepted for delivery"
+
+
+class _Smtp(SMTP):
+    """aiosmtpd's server, plus: a greeting other than 220, and 421 closing the connection."""
+
+    async def push(self, status: Any) -> None:
+        handler = self.event_handler
+        first = not getattr(self, "_greeted", False)
+        self._greeted = True
+        if first and handler.greeting:
+            status = handler.greeting
+        await super().push(status)
+        text = status.decode("ascii", "replace") if isinstance(status, bytes) else status
+        if text.startswith("421") and self.transport is not None:
+            self.transport.close()
 
 
 class _FreePortController(Controller):
     """A Controller on port 0: reads back the port the OS chose before probing it."""
+
+    def factory(self) -> SMTP:
+        return _Smtp(self.handler, **self.SMTP_kwargs)
 
     def _trigger_server(self) -> None:
         assert self.server is not None
@@ -129,6 +189,7 @@ class SmtpServer:
         self.stop()
 
     def start(self) -> None:
+        """Start listening: on a free port the first time, on the same port after ``stop``."""
         context = self._server_context() if self.security != "none" else None
         options: dict[str, Any] = {}
         if self._idle_timeout is not None:
@@ -147,7 +208,7 @@ class SmtpServer:
         self._controller = _FreePortController(
             self.handler,
             hostname=HOST,
-            port=0,
+            port=self.port,
             ssl_context=context if self.security == "tls" else None,
             **options,
         )
@@ -158,6 +219,8 @@ class SmtpServer:
             self.ca.cert_pem.write_to_path(str(self.ca_file))
 
     def stop(self) -> None:
+        """Stop listening (clients get 'connection refused'); ``start`` reopens the same port."""
+        self.handler.release()
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
