@@ -10,6 +10,7 @@ resend after a crash is recognisable as the same message.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import re
@@ -363,6 +364,17 @@ class Composer:
         self._environment = environment
         self.folder = folder
         self._calendar = calendar
+        # The attachment of the milestone last composed: every recipient of one reminder
+        # gets the same one, and building it is the costliest step after the MIME tree.
+        self._last_calendar: tuple[PlannedMilestone, Settings, bytes] | None = None
+
+    def _calendar_bytes(self, planned: PlannedMilestone, settings: Settings) -> bytes:
+        last = self._last_calendar
+        if last is not None and last[0] is planned and last[1] is settings:
+            return last[2]
+        data = self._calendar(planned, settings)
+        self._last_calendar = (planned, settings, data)
+        return data
 
     @classmethod
     def load(cls, folder: Path, calendar: CalendarFunction | None = None) -> Composer:
@@ -511,9 +523,7 @@ class Composer:
             raise ValueError("now must be timezone-aware: the Date header needs an offset")
         message = EmailMessage(policy=mimepolicy.BUILD)
         message["Subject"] = shorten(self._render(f"{kind}.subject.txt", context), _SUBJECT_MAX)
-        message["From"] = Address(
-            header_text(settings.mail.from_name), addr_spec=settings.mail.from_address
-        )
+        message["From"] = _mailbox(settings.mail.from_name, settings.mail.from_address)
         message["To"] = _to_address(recipient, settings)
         message["Reply-To"] = _reply_to(settings)
         message["Date"] = format_datetime(now)
@@ -534,7 +544,7 @@ class Composer:
         )
         if calendar is not None:
             message.add_attachment(
-                self._calendar(calendar, settings),
+                self._calendar_bytes(calendar, settings),
                 maintype="text",
                 subtype="calendar",
                 filename=attachment_name(calendar),
@@ -664,19 +674,26 @@ def _failure(item: Failure | tuple[str, str, str]) -> Failure:
     return Failure(header_text(failure.address), failure.key, header_text(failure.error))
 
 
-def _to_address(recipient: Any, settings: Settings) -> Address:
+def _to_address(recipient: Any, settings: Settings) -> str:
     address = str(recipient.address).strip()
     if getattr(recipient, "via_coordinator", False) or address == settings.coordinator.email:
         name = settings.coordinator.name
     else:
         name = str(getattr(recipient, "organisation", "") or "")
-    return Address(header_text(name), addr_spec=address)
+    return _mailbox(name, address)
 
 
-def _reply_to(settings: Settings) -> Address:
+def _reply_to(settings: Settings) -> str:
     if settings.mail.reply_to:
-        return Address(addr_spec=settings.mail.reply_to)
-    return Address(header_text(settings.coordinator.name), addr_spec=settings.coordinator.email)
+        return _mailbox("", settings.mail.reply_to)
+    return _mailbox(settings.coordinator.name, settings.coordinator.email)
+
+
+@functools.lru_cache(maxsize=1024)
+def _mailbox(name: str, address: str) -> str:
+    """'"Name" <address>' as text: ``Address`` checks and quotes it once per pair, and as
+    text the header is parsed and folded once per value (``mimepolicy``)."""
+    return str(Address(header_text(name), addr_spec=address))
 
 
 # --- Sample data: template checks and send-test -------------------------------------------
