@@ -629,8 +629,10 @@ def _fix_boundaries(message: EmailMessage) -> None:
     """Boundaries derived from the content instead of random ones: the same message gives
     the same bytes, so an outbox file or a resend after a crash is identical to the first."""
     parts = [part for part in message.walk() if part.is_multipart()]
-    leaves = b"".join(part.as_bytes() for part in message.walk() if not part.is_multipart())
-    seed = hashlib.sha256(str(message["Message-ID"]).encode() + leaves).hexdigest()[:24]
+    # Every leaf is quoted-printable or base64, where '=_' cannot occur: the boundary is safe
+    # whatever the hash; hashing the encoded payloads only makes it repeatable.
+    leaves = "".join(str(p.get_payload()) for p in message.walk() if not p.is_multipart())
+    seed = hashlib.sha256(f"{message['Message-ID']}\n{leaves}".encode()).hexdigest()[:24]
     for number, part in enumerate(parts):
         part.set_boundary(f"=_notifier_{seed}_{number}")
 
