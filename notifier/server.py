@@ -322,6 +322,12 @@ class _RequestHandler(WSGIRequestHandler):
             return
         if not self.parse_request():  # stdlib sent 400/431/505 already
             return
+        if self.request_version == "HTTP/0.9":
+            # "GET / HTTP/0.9": the stdlib and wsgiref would answer with a bare body, without
+            # a status line; HTTP/0.9 never named its version, so this is no 0.9 client anyway.
+            self.request_version = "HTTP/1.0"
+            self.send_error(505)
+            return
         size = sum(len(k) + len(v) + 4 for k, v in self.headers.items())
         if size > MAX_HEADER_BYTES:
             self.close_connection = True
@@ -343,6 +349,10 @@ class _RequestHandler(WSGIRequestHandler):
 class _ThreadingServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True  # a stuck client never delays shutdown
     allow_reuse_address = True
+    # socketserver's default of 5 drops the SYNs of a burst of clients (calendar clients
+    # polling at the full hour, a scanner) while the accepting thread waits for the GIL;
+    # each dropped one then waits a second or more for its retry.
+    request_queue_size = 128
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind resolves the host name (getfqdn), which can stall on DNS.
