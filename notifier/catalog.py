@@ -157,6 +157,8 @@ def milestone_slots(milestones: Sequence[Milestone]) -> list[str]:
     name gets '-2', '-3'.
     """
     slots: list[str] = []
+    taken: set[str] = set()
+    repeats: dict[str, int] = {}
     unlabelled = 0
     for milestone in milestones:
         if milestone.label and milestone.label.strip():
@@ -164,10 +166,12 @@ def milestone_slots(milestones: Sequence[Milestone]) -> list[str]:
         else:
             unlabelled += 1
             base = str(unlabelled)
-        slot, count = base, 1
-        while slot in slots:
+        slot, count = base, repeats.get(base, 1)
+        while slot in taken:
             count += 1
             slot = f"{base}-{count}"
+        repeats[base] = count
+        taken.add(slot)
         slots.append(slot)
     return slots
 

@@ -170,9 +170,13 @@ def _domain(address: str) -> str:
 
 
 def header_text(text: str) -> str:
-    """One line of plain text, safe for a header: controls and line breaks become spaces."""
+    """One line of plain text, safe for a header: controls and line breaks become spaces.
+
+    '=?' gets an invisible word joiner: the header parser would otherwise decode text that
+    looks like an RFC 2047 encoded word, and one hiding CR LF would add a header of its own.
+    """
     text = unicodedata.normalize("NFC", text)
-    return _SPACES.sub(" ", _UNSAFE.sub(" ", text)).strip()
+    return _SPACES.sub(" ", _UNSAFE.sub(" ", text)).strip().replace("=?", "=\u2060?")
 
 
 def shorten(text: str, limit: int = _SHORT_MAX) -> str:

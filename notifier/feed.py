@@ -18,6 +18,7 @@ from __future__ import annotations
 import calendar as _calendar
 import hashlib
 import json
+import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -223,9 +224,21 @@ def swedish_date(day: date) -> str:
     return format_date(day, "d MMMM y", locale="sv")
 
 
+_BREAKS = re.compile(r"\r\n?|[\x0b\x0c\x85\u2028\u2029]")
+_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
+
+
 def _text(value: str) -> str:
-    # NFC, so 'å' is one code point and the folding can never separate 'a' from its ring.
-    return unicodedata.normalize("NFC", value).strip()
+    """Plan text fit for a content line: NFC, so 'å' is one code point and folding can never
+    separate 'a' from its ring; every line break as LF (Word's manual break is VT), which
+    icalendar escapes; other control characters dropped, as strict parsers reject them."""
+    value = _BREAKS.sub("\n", unicodedata.normalize("NFC", value))
+    return _CONTROLS.sub("", value).strip()
+
+
+def _line(value: str) -> str:
+    """Like ``_text``, on one line: names and titles, which clients show in one row."""
+    return " ".join(_text(value).split())
 
 
 def _shorten(text: str, limit: int) -> str:
@@ -243,7 +256,7 @@ def _shorten(text: str, limit: int) -> str:
 def _organisation_names(organisations: Sequence[Organisation], who: str) -> str:
     if not organisations:
         return _text(who)
-    return ", ".join(o.name for o in organisations)
+    return ", ".join(_line(o.name) for o in organisations)
 
 
 def _summary(planned: PlannedMilestone) -> str:
@@ -253,12 +266,12 @@ def _summary(planned: PlannedMilestone) -> str:
     """
     milestone = planned.milestone
     what = _shorten(_text(planned.action.measure), _SUMMARY_MEASURE_CHARS)
-    label = _text(milestone.label or "")
+    label = _line(milestone.label or "")
     if label and not what.casefold().startswith(label.casefold()):
         what = f"{label}: {what}"
     if milestone.tentative:
         what = f"Preliminärt – {what}"
-    names = [o.name for o in planned.organisations]
+    names = [_line(o.name) for o in planned.organisations]
     if len(names) > _SUMMARY_MAX_ORGANISATIONS:
         who = ", ".join(names[:2]) + " m.fl."
     else:
@@ -296,7 +309,7 @@ def _description(planned: PlannedMilestone) -> str:
         lines.append(f"Område: {area}")
     lines += [
         "",
-        f"Plan: {_text(plan.title)} (daterad {swedish_date(plan.date)})",
+        f"Plan: {_line(plan.title)} (daterad {swedish_date(plan.date)})",
         "Påminnelser kommer med e-post; kalendern är en översikt.",
     ]
     return "\n".join(lines)
@@ -304,10 +317,10 @@ def _description(planned: PlannedMilestone) -> str:
 
 def _category(area: str) -> str:
     """'1 Narkotika' -> 'Narkotika': the heading number means nothing in a calendar."""
-    words = _text(area).split(" ", 1)
+    words = _line(area).split(" ", 1)
     if len(words) == 2 and words[0].replace(".", "").isdigit():
         return words[1]
-    return _text(area)
+    return _line(area)
 
 
 def event_content(planned: PlannedMilestone, settings: Settings) -> EventContent:
@@ -578,8 +591,8 @@ def _calendar_bytes(
     title: str, description: str, tzid: str, year: int, refresh: timedelta, events: Iterable[bytes]
 ) -> bytes:
     cal = _calendar_head()
-    cal.calendar_name = _text(title)  # NAME (RFC 7986) and X-WR-CALNAME (Google, Outlook)
-    cal.description = _text(description)  # DESCRIPTION (RFC 7986) and X-WR-CALDESC
+    cal.calendar_name = _line(title)  # NAME (RFC 7986) and X-WR-CALNAME (Google, Outlook)
+    cal.description = _line(description)  # DESCRIPTION (RFC 7986) and X-WR-CALDESC
     cal.add("x-wr-timezone", tzid)
     # RFC 7986 requires VALUE=DURATION on REFRESH-INTERVAL; Outlook reads X-PUBLISHED-TTL.
     cal.add("refresh-interval", refresh, parameters={"VALUE": "DURATION"})

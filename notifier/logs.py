@@ -27,8 +27,13 @@ def fields(**values: object) -> str:
     parts = []
     for key, value in values.items():
         text = str(value)
-        if not text or any(c in text for c in ' "=\n'):
-            text = json.dumps(text, ensure_ascii=False)
+        if not text or any(c in text for c in ' "=') or not text.isprintable():
+            # Quoted and escaped: a value from a request or a plan must not be able to move
+            # the cursor, clear the operator's terminal or start a log line of its own.
+            text = "".join(
+                c if c.isprintable() else f"\\u{ord(c):04x}"
+                for c in json.dumps(text, ensure_ascii=False)
+            )
         parts.append(f"{key}={text}")
     return " ".join(parts)
 

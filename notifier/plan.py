@@ -56,6 +56,15 @@ class MilestoneData(_Strict):
     due: date
     tentative: bool = False
 
+    @field_validator("start", "end", "due")
+    @classmethod
+    def _plausible(cls, day: date | None) -> date | None:
+        # The same years a plan may have: far-off dates are typing errors, and the calendar
+        # arithmetic of reminders would overflow at the ends of the calendar.
+        if day is not None and not 1900 <= day.year <= 2200:
+            raise ValueError(f"{day.isoformat()} is not a plan date (years 1900-2200)")
+        return day
+
     @model_validator(mode="after")
     def _ordered(self) -> MilestoneData:
         end = self.end or self.due
@@ -150,10 +159,11 @@ _KEY = re.compile(r'^\s*(?:"([^"]+)"|([A-Za-z0-9_-]+))\s*=')
 def _locate(text: str) -> _Lines:
     lines = _Lines()
     table = "top"
-    in_multiline = False
+    open_quote = ""  # the delimiter of a multi-line string being read: ''' or """
     for number, line in enumerate(text.splitlines(), start=1):
-        if in_multiline:
-            in_multiline = line.count('"""') % 2 == 0
+        if open_quote:
+            if line.count(open_quote) % 2 == 1:
+                open_quote = ""
             continue
         stripped = line.strip()
         if stripped == "[[action]]":
@@ -174,8 +184,10 @@ def _locate(text: str) -> _Lines:
                     lines.top.setdefault(key, number)
                 elif table == "action":
                     lines.actions[-1].setdefault(key, number)
-        if line.count('"""') % 2 == 1:
-            in_multiline = True
+        for quote in ('"""', "'''"):
+            if line.count(quote) % 2 == 1:
+                open_quote = quote
+                break
     return lines
 
 
@@ -201,7 +213,14 @@ def load_plan(path: Path) -> PlanFile:
         raise PlanError([f"{path}: cannot read: {error.strerror}"]) from None
     try:
         raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
+    except (RecursionError, ValueError) as error:
+        if not isinstance(error, tomllib.TOMLDecodeError):
+            # tomllib's own limits: nesting deeper than Python's stack, integers over 4300
+            # digits. No plan needs either.
+            raise PlanError(
+                [f"{path}: not a plan file TOML can read: {error or 'nested too deeply'}"],
+                hint="Check the file for a runaway list or number.",
+            ) from None
         hint = ""
         if re.search(r"^\s*(när|mål|åtgärd)\s*=", text, re.MULTILINE):
             hint = 'Keys with å, ä or ö need quotes: "när" = "Klart juni 2024".'
