@@ -261,12 +261,17 @@ class Daemon:
         self.systemd.reloading(time.monotonic_ns() // 1000)
         try:
             new = load_state(self.config)
+            if new.blocking:
+                return self._refuse("\n".join(str(p) for p in new.blocking))
+            # Feeds first: an edit they cannot be built from is refused like any other.
+            publish(self.store, new.catalog, self.clock(), new.settings, self.tokens)
         except UserError as error:
             return self._refuse(error.message)
+        except Exception as error:  # a defect must not take the running service down
+            logger.exception("reload failed unexpectedly")
+            return self._refuse(f"unexpected error while loading: {type(error).__name__}: {error}")
         finally:
             self._fingerprint = fingerprint(watched_files(self.state.settings))
-        if new.blocking:
-            return self._refuse("\n".join(str(p) for p in new.blocking))
         old = self.state
         # No lock: a send step in progress keeps the state it began with (it reads
         # ``self.state`` once), and the main thread must stay free for the watchdog.
@@ -274,7 +279,6 @@ class Daemon:
         self.health.waiting = False
         for line in milestone_changes(old.catalog, new.catalog):
             logger.info("%s", line)
-        publish(self.store, new.catalog, self.clock(), new.settings, self.tokens)
         self._note_catalog(new)
         self.health.reload_error = None
         self.systemd.ready(self._status())
