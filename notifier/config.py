@@ -11,28 +11,46 @@ whatever its working directory.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 import tomllib
 from contextvars import ContextVar
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from notifier.errors import ConfigError
 
 ENV_CONFIG = "NOTIFIER_CONFIG"
+ENV_PREFIX = "NOTIFIER_"
 PASSWORD_FILE_ENV = "NOTIFIER_SMTP__PASSWORD_FILE"
 CREDENTIAL_NAME = "smtp-password"
 DEFAULT_CONFIG = Path("config.toml")
 
 _file_data: ContextVar[dict[str, Any] | None] = ContextVar("notifier_config_file", default=None)
+# Variables load_settings has refused by name (lower case, as pydantic-settings keys them).
+_refused_env: ContextVar[frozenset[str]] = ContextVar("notifier_refused_env", default=frozenset())
+# Fields of Settings that neither the file nor the environment may set.
+_INTERNAL = frozenset({"source"})
+UNKNOWN_KEY = "unknown key; check its spelling against the shipped config.toml"
 
-_ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
+# ASCII only: an address with a non-ASCII or control character in it cannot go over SMTP
+# without SMTPUTF8, so it is refused where it is written rather than failing at 08:00.
+_ADDRESS = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
+)
 _DURATION = re.compile(r"^\s*(\d+)\s*(d|h|m|s)\s*$")
 _DURATION_UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
 
@@ -52,7 +70,8 @@ def check_zone(name: str) -> str:
     """The name if it is a known IANA time zone; ValueError with an example otherwise."""
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        # OSError: a folder of tzdata ('Europe') or a name too long for a file name.
         raise ValueError(f"'{name}' is not a known time zone, e.g. 'Europe/Stockholm'") from None
     return name
 
@@ -63,6 +82,10 @@ class Section(BaseModel):
 
 class PlansSettings(Section):
     dir: Path = Field(Path("plan"), description="Folder with the plan files (*.toml).")
+
+
+def is_address(address: str) -> bool:
+    return bool(_ADDRESS.match(address))
 
 
 def check_address(address: str) -> str:
@@ -197,6 +220,16 @@ class _ParsedFile(PydanticBaseSettingsSource):
         return dict(_file_data.get() or {})
 
 
+class _Environment(EnvSettingsSource):
+    """The NOTIFIER_* variables, less those load_settings has already refused by name."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        refused = _refused_env.get()
+        if refused:
+            self.env_vars = {k: v for k, v in self.env_vars.items() if k.lower() not in refused}
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="NOTIFIER_",
@@ -228,7 +261,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, _ParsedFile(settings_cls))
+        return (init_settings, _Environment(settings_cls), _ParsedFile(settings_cls))
 
 
 def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -242,21 +275,33 @@ def load_settings(path: Path | None = None, *, required: bool = False) -> Settin
     """Read, validate and resolve the configuration; raise ConfigError naming every bad key."""
     path = path or config_path()
     data = _read_file(path, required=required)
-    if "password" in data.get("smtp", {}):
+    smtp = data.get("smtp")
+    if isinstance(smtp, dict) and "password" in smtp:
         raise ConfigError(
             [f"{path}: smtp.password: secrets do not belong in the config file"],
             hint=f"Remove it and set ${PASSWORD_FILE_ENV} to a file only the service can read, "
             f"or a systemd credential named '{CREDENTIAL_NAME}'.",
         )
-    token = _file_data.set(data)
+    problems = [f"{path}: {key}: {UNKNOWN_KEY}" for key in sorted(_INTERNAL & data.keys())]
+    env_problems, refused = _check_environment()
+    problems += env_problems
+    settings: Settings | None = None
+    file_token = _file_data.set({k: v for k, v in data.items() if k not in _INTERNAL})
+    env_token = _refused_env.set(refused)
     try:
         settings = Settings(source=path if path.exists() else None)
     except ValidationError as error:
-        raise ConfigError(_describe(error, path, data)) from None
+        problems += _describe(error, path, data)
+    except SettingsError as error:
+        # Not expected: _check_environment refuses what pydantic-settings cannot decode.
+        problems.append(_undecodable(error))
     finally:
-        _file_data.reset(token)
+        _refused_env.reset(env_token)
+        _file_data.reset(file_token)
+    if problems or settings is None:
+        raise ConfigError(problems)
     settings = _with_password(settings, path)
-    return _resolved(settings, path.resolve().parent if path.exists() else Path.cwd())
+    return _resolved(settings, path)
 
 
 def _read_file(path: Path, *, required: bool) -> dict[str, Any]:
@@ -273,6 +318,127 @@ def _read_file(path: Path, *, required: bool) -> dict[str, Any]:
         raise ConfigError([f"{path}: not valid TOML: {error}"]) from None
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError([f"{path}: cannot read: {error}"]) from None
+    except RecursionError:
+        raise ConfigError(
+            [f"{path}: not valid TOML: arrays or inline tables nested too deeply to read"]
+        ) from None
+    except ValueError as error:
+        # An integer of more than 4300 digits; drop Python's advice to raise the limit.
+        reason = str(error).split(";", 1)[0]
+        raise ConfigError(
+            [f"{path}: not valid TOML: a number too long to read ({reason}); shorten it"]
+        ) from None
+
+
+def _sections() -> dict[str, type[BaseModel]]:
+    """The sections of the configuration by name, without internal fields."""
+    sections: dict[str, type[BaseModel]] = {}
+    for name, field in Settings.model_fields.items():
+        model = field.annotation
+        if name not in _INTERNAL and isinstance(model, type) and issubclass(model, BaseModel):
+            sections[name] = model
+    return sections
+
+
+def _is_container(annotation: Any) -> bool:
+    """Whether pydantic-settings decodes a variable for this type as JSON."""
+    origin = get_origin(annotation) or annotation
+    if origin in (list, tuple, set, frozenset, dict):
+        return True
+    return isinstance(origin, type) and issubclass(origin, BaseModel)
+
+
+def _check_environment() -> tuple[list[str], frozenset[str]]:
+    """Problems with the NOTIFIER_* variables, and the (lower-case) names of those refused.
+
+    Left to pydantic-settings, a variable for an unknown section is ignored, one for a whole
+    section or a list that is not JSON raises an error naming neither variable nor key, and one
+    that is not UTF-8 reaches the validators as surrogates. Refused variables are kept from
+    pydantic-settings, so that the other keys are still checked and every problem is reported.
+    """
+    sections = _sections()
+    problems: list[str] = []
+    refused: set[str] = set()
+    for name, value in sorted(os.environ.items()):
+        lower = name.lower()
+        if not lower.startswith(ENV_PREFIX.lower()) or lower == ENV_CONFIG.lower():
+            continue
+        parts = lower[len(ENV_PREFIX) :].split("__")
+        shown = f"${_shown(name)}: {_shown('.'.join(parts)) or '(no key)'}"
+        if not (_is_utf8(name) and _is_utf8(value)):
+            problems.append(
+                f"{shown}: not valid UTF-8 (bytes of another encoding, such as Latin-1); "
+                "write the variable in UTF-8, e.g. save the unit or environment file as UTF-8"
+            )
+        elif parts[0] not in sections:
+            problems.append(f"${_shown(name)}: {_shown(parts[0]) or '(no key)'}: {UNKNOWN_KEY}")
+        elif (reason := _json_problem(parts, sections[parts[0]], value)) is not None:
+            problems.append(f"{shown}: {reason}")
+        else:
+            continue
+        refused.add(lower)
+    return problems, frozenset(refused)
+
+
+def _json_problem(parts: list[str], section: type[BaseModel], value: str) -> str | None:
+    """Why pydantic-settings cannot decode a section or list variable; None if it can."""
+    variable = ENV_PREFIX + "__".join(parts).upper()
+    rest = parts[1:]
+    if not rest:
+        default = section().model_dump(mode="json")
+        key = next((k for k, v in default.items() if v and not isinstance(v, list | dict)), None)
+        key = key or next(iter(default))
+        example = (
+            f"a whole section must be a JSON object, e.g. {variable}="
+            f"'{json.dumps({key: default[key]}, ensure_ascii=False)}', "
+            f"or set one key, e.g. {variable}__{key.upper()}"
+        )
+    else:
+        field = section.model_fields.get(rest[0])
+        if len(rest) != 1 or field is None or not _is_container(field.annotation):
+            return None
+        sample = field.default if isinstance(field.default, list | tuple) else ["…"]
+        example = (
+            f"a list must be a JSON array, e.g. {variable}="
+            f"'{json.dumps(list(sample), ensure_ascii=False)}'"
+        )
+    try:
+        json.loads(value)
+    except RecursionError:
+        return f"not JSON (nested too deeply); {example}"
+    except ValueError as error:
+        return f"not JSON ({error}); {example}"
+    return None
+
+
+def _undecodable(error: SettingsError) -> str:
+    """A line for a SettingsError, naming the variables of the field it is about."""
+    match = re.search(r'field "([^"]+)"', str(error))
+    field = match.group(1).lower() if match else ""
+    names = [
+        name
+        for lower, name in _variables().items()
+        if field and (lower == f"notifier_{field}" or lower.startswith(f"notifier_{field}__"))
+    ]
+    origin = ", ".join(f"${_shown(name)}" for name in sorted(names)) or f"${ENV_PREFIX}*"
+    return (
+        f"{origin}: {field or 'environment'}: cannot be read ({error}); a list or section "
+        'variable must be JSON, e.g. NOTIFIER_REMINDERS__LEADS=\'["30d", "7d"]\''
+    )
+
+
+def _is_utf8(text: str) -> bool:
+    """False for text os.environ decoded with surrogate escapes (bytes that are not UTF-8)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown(text: str) -> str:
+    """Text fit for a terminal or a log: control characters and undecodable bytes escaped."""
+    return "".join(char if char.isprintable() else ascii(char)[1:-1] for char in text)
 
 
 def _describe(error: ValidationError, path: Path, data: dict[str, Any]) -> list[str]:
@@ -280,11 +446,11 @@ def _describe(error: ValidationError, path: Path, data: dict[str, Any]) -> list[
     lines = []
     for item in error.errors():
         key = ".".join(str(part) for part in item["loc"])
-        origin = _origin(item["loc"], data, path)
+        origin = _origin(item["loc"], path)
         got = f" (got {item['input']!r})" if item["type"] != "missing" and _is_scalar(item) else ""
         message = item["msg"]
         if item["type"] == "extra_forbidden":
-            message = "unknown key; check its spelling against the shipped config.toml"
+            message = UNKNOWN_KEY
         lines.append(f"{origin}: {key}: {message}{got}")
     return lines
 
@@ -293,13 +459,50 @@ def _is_scalar(item: Any) -> bool:
     return isinstance(item.get("input"), str | int | float | bool)
 
 
-def _origin(loc: tuple[Any, ...], data: dict[str, Any], path: Path) -> str:
-    """Where a bad value came from: an environment variable overrides the file."""
+def _variables() -> dict[str, str]:
+    """The NOTIFIER_* variables pydantic-settings reads, by lower-case name (it ignores case)."""
+    refused = _refused_env.get()
+    return {
+        name.lower(): name
+        for name in os.environ
+        if name.lower().startswith(ENV_PREFIX.lower()) and name.lower() not in refused
+    }
+
+
+def _origin(loc: tuple[Any, ...], path: Path) -> str:
+    """Where a bad value came from: a variable, in any case, overrides the file.
+
+    The variable may be the key's own (NOTIFIER_SMTP__PORT), a section or list holding it as
+    JSON (NOTIFIER_SMTP='{"port": "x"}'), or one too deep (NOTIFIER_SMTP__HOST__X).
+    """
+    names = _variables()
     for length in range(len(loc), 0, -1):
-        env = "NOTIFIER_" + "__".join(str(p).upper() for p in loc[:length])
-        if env in os.environ:
-            return f"${env}"
+        env = ENV_PREFIX.lower() + "__".join(str(part).lower() for part in loc[:length])
+        if env in names and _holds(os.environ[names[env]], loc[length:]):
+            return f"${_shown(names[env])}"
+        if length == len(loc):
+            deeper = sorted(lower for lower in names if lower.startswith(env + "__"))
+            if deeper:
+                return f"${_shown(names[deeper[0]])}"
     return str(path)
+
+
+def _holds(value: str, rest: tuple[Any, ...]) -> bool:
+    """Whether a variable's value reaches down to the rest of a key (always, for its own)."""
+    if not rest:
+        return True
+    try:
+        node = json.loads(value)
+    except (ValueError, RecursionError):
+        return False
+    for part in rest:
+        if isinstance(node, dict) and str(part) in node:
+            node = node[str(part)]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            return False
+    return True
 
 
 def _with_password(settings: Settings, path: Path) -> Settings:
@@ -316,45 +519,80 @@ def _with_password(settings: Settings, path: Path) -> Settings:
         if credential.exists():
             candidates.append(("systemd credential", credential))
     for origin, secret_file in candidates[:1]:
+        shown = _shown(str(secret_file))
         try:
             secret = secret_file.read_text(encoding="utf-8").strip()
         except OSError as error:
             raise ConfigError(
-                [f"{origin} {secret_file}: cannot read the SMTP password: {error.strerror}"],
+                [f"{origin} {shown}: cannot read the SMTP password: {error.strerror}"],
                 hint="Make the file readable by the service user, or unset the variable.",
+            ) from None
+        except UnicodeDecodeError:
+            raise ConfigError(
+                [f"{origin} {shown}: the SMTP password is not UTF-8 text"],
+                hint="Save the file as UTF-8 text holding only the password.",
+            ) from None
+        except ValueError:
+            raise ConfigError(
+                [f"{origin} {shown}: not a usable file name: it holds a NUL character"],
+                hint="Write the path of the password file without control characters.",
             ) from None
         smtp = settings.smtp.model_copy(update={"password": SecretStr(secret)})
         return settings.model_copy(update={"smtp": smtp})
     return settings
 
 
-def _resolved(settings: Settings, base: Path) -> Settings:
-    def absolute(value: Path | None) -> Path | None:
+def _resolved(settings: Settings, path: Path) -> Settings:
+    """Paths with '~' expanded, and relative ones taken from the config file's folder."""
+    base = path.resolve().parent if path.exists() else Path.cwd()
+    problems: list[str] = []
+
+    def absolute(section: str, key: str, value: Path | None) -> Path | None:
         if value is None:
             return None
-        value = value.expanduser()
+        try:
+            value = value.expanduser()
+        except RuntimeError:
+            problems.append(
+                f"{_origin((section, key), path)}: {section}.{key}: cannot expand "
+                f"'{_shown(value.parts[0])}' in '{_shown(str(value))}': no such user or no "
+                "home folder; write the full path"
+            )
+            return value
         return value if value.is_absolute() else (base / value)
 
-    return settings.model_copy(
-        update={
-            "plans": settings.plans.model_copy(update={"dir": absolute(settings.plans.dir)}),
-            "mail": settings.mail.model_copy(update={"outbox": absolute(settings.mail.outbox)}),
-            "ledger": settings.ledger.model_copy(update={"path": absolute(settings.ledger.path)}),
-            "templates": settings.templates.model_copy(
-                update={"dir": absolute(settings.templates.dir)}
-            ),
-            "feeds": settings.feeds.model_copy(update={"dir": absolute(settings.feeds.dir)}),
-            "smtp": settings.smtp.model_copy(update={"ca_file": absolute(settings.smtp.ca_file)}),
-        }
-    )
+    update = {
+        "plans": settings.plans.model_copy(
+            update={"dir": absolute("plans", "dir", settings.plans.dir)}
+        ),
+        "mail": settings.mail.model_copy(
+            update={"outbox": absolute("mail", "outbox", settings.mail.outbox)}
+        ),
+        "ledger": settings.ledger.model_copy(
+            update={"path": absolute("ledger", "path", settings.ledger.path)}
+        ),
+        "templates": settings.templates.model_copy(
+            update={"dir": absolute("templates", "dir", settings.templates.dir)}
+        ),
+        "feeds": settings.feeds.model_copy(
+            update={"dir": absolute("feeds", "dir", settings.feeds.dir)}
+        ),
+        "smtp": settings.smtp.model_copy(
+            update={"ca_file": absolute("smtp", "ca_file", settings.smtp.ca_file)}
+        ),
+    }
+    if problems:
+        raise ConfigError(problems)
+    return settings.model_copy(update=update)
 
 
 def password_origin(settings: Settings) -> str:
     """Where the SMTP password came from, for the start-up log (never the value)."""
     if settings.smtp.password is None:
         return "none"
-    if os.environ.get("NOTIFIER_SMTP__PASSWORD"):
-        return "$NOTIFIER_SMTP__PASSWORD"
+    variable = _variables().get("notifier_smtp__password")
+    if variable is not None:
+        return f"${_shown(variable)}"
     if settings.smtp.password_file:
         return str(settings.smtp.password_file)
     return f"$CREDENTIALS_DIRECTORY/{CREDENTIAL_NAME}"

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from notifier.config import is_address
 from notifier.errors import PlanError
 from notifier.importer import slugify
 from notifier.model import Location, Organisation, Problem
@@ -25,7 +26,6 @@ from notifier.model import Location, Organisation, Problem
 _SEPARATORS = re.compile(r"\s*(?:[,;&/+]|\boch\b|\bsamt\b)\s*", re.IGNORECASE)
 _HYPHENATION = re.compile(r"(\w)[-\u00ad]\s*(?=[a-zåäö])")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-_EMAIL = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
 
 
 def _words(text: str) -> list[str]:
@@ -138,7 +138,8 @@ def load_directory(path: Path) -> Directory:
     try:
         text = path.read_text(encoding="utf-8")
         data = _DirectoryData.model_validate(tomllib.loads(text))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
+        # ValueError covers TOMLDecodeError and tomllib's limit on huge integers.
         raise PlanError([f"{path}: cannot read the organisation directory: {error}"]) from None
     except ValidationError as error:
         raise PlanError(
@@ -155,7 +156,7 @@ def load_directory(path: Path) -> Directory:
         location = Location(path, lines[index] if index < len(lines) else None)
         emails = tuple(e.strip() for e in item.emails)
         for email in emails:
-            if not _EMAIL.match(email):
+            if not is_address(email):
                 problems.append(
                     Problem(
                         location,
@@ -181,7 +182,7 @@ def load_directory(path: Path) -> Directory:
             name=item.name,
             slug=slug,
             aliases=tuple(item.aliases),
-            emails=tuple(e for e in emails if _EMAIL.match(e)),
+            emails=tuple(e for e in emails if is_address(e)),
         )
         for name in (item.name, *item.aliases):
             key = tuple(normalise(name).split())
