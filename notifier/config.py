@@ -84,6 +84,24 @@ class PlansSettings(Section):
     dir: Path = Field(Path("plan"), description="Folder with the plan files (*.toml).")
 
 
+# Paths a relative value of which is taken from the config file's folder.
+_PATH_KEYS = (
+    ("plans", "dir"),
+    ("mail", "outbox"),
+    ("ledger", "path"),
+    ("templates", "dir"),
+    ("feeds", "dir"),
+    ("smtp", "ca_file"),
+)
+
+
+def check_leads(leads: Any) -> Any:
+    """The lead times unchanged if each is a duration; ValueError naming the first that is not."""
+    for lead in leads or ():
+        parse_duration(lead)
+    return leads
+
+
 def is_address(address: str) -> bool:
     return bool(_ADDRESS.match(address))
 
@@ -153,9 +171,7 @@ class ReminderSettings(Section):
     @field_validator("leads")
     @classmethod
     def _valid_leads(cls, leads: tuple[str, ...]) -> tuple[str, ...]:
-        for lead in leads:
-            parse_duration(lead)
-        return leads
+        return check_leads(leads)
 
     @field_validator("timezone")
     @classmethod
@@ -561,26 +577,10 @@ def _resolved(settings: Settings, path: Path) -> Settings:
             return value
         return value if value.is_absolute() else (base / value)
 
-    update = {
-        "plans": settings.plans.model_copy(
-            update={"dir": absolute("plans", "dir", settings.plans.dir)}
-        ),
-        "mail": settings.mail.model_copy(
-            update={"outbox": absolute("mail", "outbox", settings.mail.outbox)}
-        ),
-        "ledger": settings.ledger.model_copy(
-            update={"path": absolute("ledger", "path", settings.ledger.path)}
-        ),
-        "templates": settings.templates.model_copy(
-            update={"dir": absolute("templates", "dir", settings.templates.dir)}
-        ),
-        "feeds": settings.feeds.model_copy(
-            update={"dir": absolute("feeds", "dir", settings.feeds.dir)}
-        ),
-        "smtp": settings.smtp.model_copy(
-            update={"ca_file": absolute("smtp", "ca_file", settings.smtp.ca_file)}
-        ),
-    }
+    update: dict[str, Any] = {}
+    for section, key in _PATH_KEYS:
+        part = getattr(settings, section)
+        update[section] = part.model_copy(update={key: absolute(section, key, getattr(part, key))})
     if problems:
         raise ConfigError(problems)
     return settings.model_copy(update=update)

@@ -18,7 +18,7 @@ from typing import Any
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from notifier.config import check_zone, parse_duration
+from notifier.config import check_leads, check_zone
 from notifier.errors import PlanError
 from notifier.model import Action, Location, Milestone, Plan, Problem
 
@@ -115,9 +115,7 @@ class PlanData(_Strict):
     @field_validator("leads")
     @classmethod
     def _valid_leads(cls, leads: list[str] | None) -> list[str] | None:
-        for lead in leads or []:
-            parse_duration(lead)
-        return leads
+        return check_leads(leads)
 
     @field_validator("timezone")
     @classmethod
