@@ -32,7 +32,7 @@ from babel.dates import format_date
 from notifier import mimepolicy
 from notifier.config import FeedSettings, Settings
 from notifier.errors import UserError
-from notifier.model import Action, Milestone, Organisation, Plan, PlannedMilestone
+from notifier.model import Action, Milestone, Organisation, Plan, PlannedMilestone, Recipient
 
 KINDS = ("reminder", "due", "changed", "digest", "problem")
 PARTS = ("subject.txt", "txt", "html")
@@ -47,17 +47,6 @@ _SHORT_MAX = 60
 
 
 # --- The objects composing works on -------------------------------------------------------
-
-
-class Recipient(Protocol):
-    """Who one message goes to; ``via_coordinator`` when the organisation has no address."""
-
-    @property
-    def address(self) -> str: ...
-    @property
-    def organisation(self) -> str: ...
-    @property
-    def via_coordinator(self) -> bool: ...
 
 
 class Reminder(Protocol):
@@ -98,13 +87,6 @@ class DigestData:
 
 
 @dataclass(frozen=True)
-class SampleRecipient:
-    address: str
-    organisation: str
-    via_coordinator: bool = False
-
-
-@dataclass(frozen=True)
 class SampleReminder:
     """A reminder built outside the schedule: template checks and ``notifier send-test``."""
 
@@ -112,7 +94,7 @@ class SampleReminder:
     planned: PlannedMilestone
     lead: timedelta
     send_at: datetime
-    recipients: tuple[SampleRecipient, ...] = field(default=())
+    recipients: tuple[Recipient, ...] = field(default=())
 
 
 CalendarFunction = Callable[[PlannedMilestone, Settings], bytes]
@@ -742,7 +724,7 @@ def sample_reminder(
 ) -> SampleReminder:
     """One reminder of ``planned`` to ``address``, with a key of its own for each call time."""
     organisation = planned.organisations[0].name if planned.organisations else "Exempel"
-    recipient = SampleRecipient(address, organisation)
+    recipient = Recipient(address, organisation)
     days = lead or max(planned.milestone.due - now.date(), timedelta(0))
     key = f"send-test/{now.strftime('%Y%m%dT%H%M%S')}/{address.casefold()}"
     return SampleReminder(key, planned, days, now, (recipient,))
@@ -751,7 +733,7 @@ def sample_reminder(
 @dataclass(frozen=True)
 class _Sample:
     planned: PlannedMilestone
-    recipient: SampleRecipient
+    recipient: Recipient
     now: datetime
     later: bool
     listed: tuple[PlannedMilestone, ...]
@@ -765,9 +747,7 @@ def _samples() -> tuple[_Sample, ...]:
     now = datetime(2024, 6, 23, 8, 0, tzinfo=ZoneInfo("Europe/Stockholm"))
     full = _Sample(
         planned=sample_planned(tentative=True),
-        recipient=SampleRecipient(
-            "samordnare@exempel.invalid", "Regionstyrelseförvaltningen", True
-        ),
+        recipient=Recipient("samordnare@exempel.invalid", "Regionstyrelseförvaltningen", True),
         now=now,
         later=True,
         listed=(sample_planned(tentative=True), sample_planned(date(2024, 7, 15), False)),
@@ -777,7 +757,7 @@ def _samples() -> tuple[_Sample, ...]:
     )
     plain = _Sample(
         planned=sample_planned(tentative=False),
-        recipient=SampleRecipient("polisen@exempel.invalid", "Polisen", False),
+        recipient=Recipient("polisen@exempel.invalid", "Polisen", False),
         now=now,
         later=False,
         listed=(),

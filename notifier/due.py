@@ -103,20 +103,10 @@ class Delivery:
 
 
 @dataclass(frozen=True)
-class Skip:
+class Skip(Delivery):
     """Record ``item`` to ``recipient`` as skipped, with the reason."""
 
-    item: Outgoing
-    recipient: Recipient
     reason: str
-
-    @property
-    def key(self) -> str:
-        return self.item.key
-
-    @property
-    def address(self) -> str:
-        return self.recipient.address
 
 
 @dataclass(frozen=True)

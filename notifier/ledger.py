@@ -169,6 +169,13 @@ def _ts(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def _identity(delivery: Delivery) -> tuple[str, str, str, str | None, str | None, str]:
+    """The columns that say which message to whom: key, recipient, kind, milestone, due, when."""
+    item = delivery.item
+    due = item.due.isoformat() if item.due else None
+    return (delivery.key, delivery.address, item.kind, item.milestone_key, due, _ts(item.send_at))
+
+
 def _dt(text: str | None) -> datetime | None:
     if text is None:
         return None
@@ -340,12 +347,7 @@ class SqliteLedger:
         stamp = _ts(now)
         rows = [
             (
-                d.key,
-                d.address,
-                d.item.kind,
-                d.item.milestone_key,
-                d.item.due.isoformat() if d.item.due else None,
-                _ts(d.item.send_at),
+                *_identity(d),
                 stamp,
                 stamp,
             )
@@ -440,12 +442,7 @@ class SqliteLedger:
         stamp = _ts(now)
         rows = [
             (
-                s.key,
-                s.address,
-                s.item.kind,
-                s.item.milestone_key,
-                s.item.due.isoformat() if s.item.due else None,
-                _ts(s.item.send_at),
+                *_identity(s),
                 s.reason,
                 stamp,
                 stamp,

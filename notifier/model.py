@@ -128,3 +128,16 @@ class PlannedMilestone:
         ``slot`` names the milestone within its action (see ``catalog.milestone_slots``).
         """
         return f"{self.plan.id}/{self.action.id}/{self.slot}"
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """One address a message goes to.
+
+    ``via_coordinator`` marks the coordinator standing in for an organisation without an
+    address; ``organisation`` then names that organisation (or several, joined by ", ").
+    """
+
+    address: str
+    organisation: str
+    via_coordinator: bool = False

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from notifier.config import Settings, parse_duration
 from notifier.errors import UserError
-from notifier.model import Plan, PlannedMilestone
+from notifier.model import Plan, PlannedMilestone, Recipient
 from notifier.workdays import next_working_day, previous_working_day
 
 if TYPE_CHECKING:
@@ -36,19 +36,6 @@ WEEK = timedelta(days=7)
 # digest lists what is overdue anyway.
 STALE_AFTER = WEEK
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-
-
-@dataclass(frozen=True)
-class Recipient:
-    """One address a message goes to.
-
-    ``via_coordinator`` marks the coordinator standing in for an organisation without an
-    address; ``organisation`` then names that organisation (or several, joined by ", ").
-    """
-
-    address: str
-    organisation: str
-    via_coordinator: bool = False
 
 
 @dataclass(frozen=True)
