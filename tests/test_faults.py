@@ -459,7 +459,11 @@ def test_kill_9_mid_batch_of_500_loses_nothing_and_duplicates_only_the_message_i
         assert {
             (action_of(k[0]), k[1]) for k, r in rows.items() if r["kind"] == "reminder"
         } == expected
-        assert {r["state"] for k, r in rows.items() if k not in in_flight} == {"sent"}
+        # Reminders are what this test is about; a digest may fall due or be superseded at
+        # whatever moment the suite runs, so it is only held to "never twice" below.
+        assert {
+            r["state"] for k, r in rows.items() if k not in in_flight and r["kind"] == "reminder"
+        } == {"sent"}
         now = Counter((c.rcpt, c.message_id) for c in copies(smtp))
         for (key, rcpt), row in in_flight.items():
             assert now[(rcpt, row["message_id"])] == received[(rcpt, row["message_id"])], key
@@ -493,7 +497,7 @@ def test_kill_9_mid_batch_of_500_loses_nothing_and_duplicates_only_the_message_i
     for (rcpt, _uid), ids in by_milestone.items():
         assert len(set(ids)) == 1, f"{rcpt} got one milestone under {len(set(ids))} Message-IDs"
     assert {(c.rcpt, c.message_id) for c in got} == {
-        (k[1], r["message_id"]) for k, r in rows.items()
+        (k[1], r["message_id"]) for k, r in rows.items() if r["state"] != "skipped"
     }
     counts = Counter((c.rcpt, c.message_id) for c in got)
     duplicates = {k for k, r in rows.items() if counts[(k[1], r["message_id"])] > 1}
@@ -932,7 +936,10 @@ def test_a_full_disk_stops_sending_with_503_and_the_rest_goes_once_when_space_is
     assert len(in_flight) <= 1  # a claim whose result could not be written: its lease resends
     for key, row in rows.items():
         sent = counts[(key[1], row["message_id"])]
-        assert (row["state"], sent) in {("sent", 1), ("sending", 0), ("sending", 1)}, key
+        # A digest superseded by a later one (the suite may run on any day) is skipped.
+        allowed = {("sent", 1), ("sending", 0), ("sending", 1), ("skipped", 0)}
+        assert (row["state"], sent) in allowed, key
+        assert row["state"] != "skipped" or row["kind"] == "digest", key
 
 
 # --- e) the clock jumps a week forward, then a day back -------------------------------------

@@ -1,0 +1,100 @@
+"""Run tests with the system clock set to moments where date logic tends to break.
+
+Each moment is a wall-clock time in Europe/Stockholm. The tests run under libfaketime with the
+clock shifted by a fixed offset (``FAKETIME="+N"``), so the parent, the daemons it starts and
+every other child see the same time, and the time keeps running from the moment on: a run
+that starts at 07:59 on a Monday crosses 08:00 while it runs, as a real one would.
+
+Usage: python .ci/moments.py [--only NAME] [pytest args...]   (default: the clock-sensitive tests)
+Exit status: 0 when every moment passed; otherwise 1, after naming each moment that failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+
+# name -> local wall-clock start
+MOMENTS: dict[str, datetime] = {
+    "Monday 07:59": datetime(2026, 12, 7, 7, 59, tzinfo=STOCKHOLM),
+    "Monday 08:01": datetime(2026, 12, 7, 8, 1, tzinfo=STOCKHOLM),
+    "spring DST night (01:58, clocks jump 02:00->03:00)": datetime(
+        2027, 3, 28, 1, 58, tzinfo=STOCKHOLM
+    ),
+    "autumn DST night (02:58 CEST, clocks fall 03:00->02:00)": datetime(
+        2026, 10, 25, 2, 58, tzinfo=STOCKHOLM, fold=0
+    ),
+    "31 December 23:59": datetime(2026, 12, 31, 23, 59, tzinfo=STOCKHOLM),
+    "29 February 08:01": datetime(2028, 2, 29, 8, 1, tzinfo=STOCKHOLM),
+    "midsommarafton 08:01": datetime(2027, 6, 25, 8, 1, tzinfo=STOCKHOLM),
+}
+
+CLOCK_SENSITIVE = [
+    "tests/test_daemon.py",
+    "tests/test_faults.py",
+    "tests/test_schedule.py",
+    "tests/test_cli.py",
+    "tests/test_sender.py",
+    "tests/test_server.py",
+]
+
+LIBRARY_DIRS = ("/usr/lib/x86_64-linux-gnu/faketime", "/usr/lib/aarch64-linux-gnu/faketime",
+                "/usr/lib/faketime")
+
+
+def libfaketime() -> str:
+    for folder in LIBRARY_DIRS:
+        candidate = Path(folder) / "libfaketimeMT.so.1"
+        if candidate.exists():
+            return str(candidate)
+    sys.exit("libfaketime not found: install Debian's 'faketime' package (apt-get install faketime)")
+
+
+def run_at(name: str, moment: datetime, pytest_args: list[str]) -> bool:
+    offset = round(moment.timestamp() - time.time())
+    env = dict(os.environ)
+    env.update(
+        LD_PRELOAD=libfaketime(),
+        FAKETIME=f"{offset:+d}",
+        # Timeouts and sleeps keep real time; only the calendar moves.
+        FAKETIME_DONT_FAKE_MONOTONIC="1",
+        PYTHONPATH=os.pathsep.join(
+            filter(None, [str(Path(__file__).parent / "faketime"), os.environ.get("PYTHONPATH")])
+        ),
+    )
+    started = time.monotonic()
+    print(f"== at {name}: {moment.isoformat()} (offset {offset:+d} s)", flush=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *pytest_args],
+        env=env,
+        check=False,
+    )
+    print(f"== at {name}: exit {result.returncode} in {time.monotonic() - started:.0f} s",
+          flush=True)
+    return result.returncode == 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=sorted(MOMENTS), help="one moment only")
+    args, pytest_args = parser.parse_known_args()
+    chosen = {args.only: MOMENTS[args.only]} if args.only else MOMENTS
+    failed = [name for name, moment in chosen.items()
+              if not run_at(name, moment, pytest_args or CLOCK_SENSITIVE)]
+    for name in failed:
+        print(f"FAILED at moment: {name} ({chosen[name].isoformat()})", flush=True)
+    if not failed:
+        print(f"all {len(chosen)} moments passed", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
