@@ -12,15 +12,23 @@ One row per (message key, recipient address). Life of a row::
 processes never send the same message at once, and a message whose sender died is sent again
 with the Message-ID stored at the first claim, which makes a duplicate recognisable.
 
+The ledger also keeps the refused edits the coordinator must hear of (``problems``), and the
+due date last seen per milestone (``due_dates``), from which change notices follow.
+
 ``Ledger`` is the interface the rest of notifier uses; ``SqliteLedger`` implements it with one
 SQLite file in WAL mode. A database server could stand behind the same interface.
+
+Schema versions: a file of an older version is migrated when opened for writing (each step in
+``_MIGRATIONS``, in one transaction, rows kept); a newer one is refused. Opened read-only
+(``notifier schedule``, ``status``), a file is read as it is and never changed.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -29,16 +37,19 @@ from typing import Protocol
 
 from notifier.due import DEFAULT_LEASE, EXPIRED, Delivery, LedgerEntry, Skip, Snapshot
 from notifier.errors import UserError
-from notifier.schedule import KnownDue
+from notifier.schedule import KnownDue, RecordedProblem
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MEMORY = ":memory:"
+# The note on a problem notice that was sent before the ledger recorded problem notices.
+SENT_BEFORE_LEDGER = "sent before the ledger recorded problem notices"
 
-_SCHEMA = """
-CREATE TABLE deliveries (
+_DELIVERIES = """
+CREATE TABLE {table} (
     key             TEXT NOT NULL,
     recipient       TEXT NOT NULL,
-    kind            TEXT NOT NULL CHECK (kind IN ('reminder', 'due', 'changed', 'digest')),
+    kind            TEXT NOT NULL
+                    CHECK (kind IN ('reminder', 'due', 'changed', 'digest', 'problem')),
     state           TEXT NOT NULL
                     CHECK (state IN ('due', 'sending', 'sent', 'failed', 'skipped')),
     attempts        INTEGER NOT NULL DEFAULT 0,
@@ -55,17 +66,76 @@ CREATE TABLE deliveries (
     sent_at         TEXT,
     next_attempt_at TEXT,
     PRIMARY KEY (key, recipient)
-) WITHOUT ROWID;
-CREATE INDEX deliveries_by_state ON deliveries (state, updated_at);
-CREATE INDEX deliveries_by_milestone ON deliveries (milestone_key);
+) WITHOUT ROWID
+"""
+_DELIVERY_INDEXES = (
+    "CREATE INDEX deliveries_by_state ON deliveries (state, updated_at)",
+    "CREATE INDEX deliveries_by_milestone ON deliveries (milestone_key)",
+)
+_DUE_DATES = """
 CREATE TABLE due_dates (
     milestone_key TEXT PRIMARY KEY,
     due_date      TEXT NOT NULL,
     previous_due  TEXT,
     changed_at    TEXT,
     seen_at       TEXT NOT NULL
-) WITHOUT ROWID;
+) WITHOUT ROWID
 """
+# lines: the problem texts as a JSON array, in the order they were reported.
+_PROBLEMS = """
+CREATE TABLE problems (
+    key        TEXT PRIMARY KEY,
+    lines      TEXT NOT NULL,
+    first_seen TEXT NOT NULL
+) WITHOUT ROWID
+"""
+
+
+def _create(db: sqlite3.Connection) -> None:
+    db.execute(_DELIVERIES.format(table="deliveries"))
+    for statement in _DELIVERY_INDEXES:
+        db.execute(statement)
+    db.execute(_DUE_DATES)
+    db.execute(_PROBLEMS)
+
+
+def _to_version_2(db: sqlite3.Connection) -> None:
+    """Problem notices join the ledger: 'problem' becomes a kind, and problems a table.
+
+    SQLite cannot change a CHECK constraint in place, so the table is rebuilt (its indexes
+    go with the old one and are made again), every row copied as it was.
+    """
+    db.execute(_DELIVERIES.format(table="deliveries_new"))
+    columns = ", ".join(_COLUMNS)
+    db.execute(f"INSERT INTO deliveries_new ({columns}) SELECT {columns} FROM deliveries")
+    db.execute("DROP TABLE deliveries")
+    db.execute("ALTER TABLE deliveries_new RENAME TO deliveries")
+    for statement in _DELIVERY_INDEXES:
+        db.execute(statement)
+    db.execute(_PROBLEMS)
+
+
+# From each older version, the step to the next one.
+_MIGRATIONS = {1: _to_version_2}
+_COLUMNS = (
+    "key",
+    "recipient",
+    "kind",
+    "state",
+    "attempts",
+    "last_error",
+    "permanent",
+    "message_id",
+    "milestone_key",
+    "due_date",
+    "send_at",
+    "note",
+    "created_at",
+    "updated_at",
+    "claimed_at",
+    "sent_at",
+    "next_attempt_at",
+)
 
 
 class LedgerError(UserError):
@@ -157,6 +227,10 @@ class Ledger(Protocol):
 
     def record_due_dates(self, dates: Mapping[str, date], now: datetime) -> list[DueChange]: ...
 
+    def record_problem(self, key: str, lines: Sequence[str], now: datetime) -> bool: ...
+
+    def problems(self) -> list[RecordedProblem]: ...
+
     def close(self) -> None: ...
 
 
@@ -176,10 +250,12 @@ def _identity(delivery: Delivery) -> tuple[str, str, str, str | None, str | None
     return (delivery.key, delivery.address, item.kind, item.milestone_key, due, _ts(item.send_at))
 
 
-def _dt(text: str | None) -> datetime | None:
-    if text is None:
-        return None
+def _parse(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def _dt(text: str | None) -> datetime | None:
+    return None if text is None else _parse(text)
 
 
 def _day(text: str | None) -> date | None:
@@ -187,12 +263,18 @@ def _day(text: str | None) -> date | None:
 
 
 class SqliteLedger:
-    """The ledger in one SQLite file (or ``:memory:`` for simulations and tests)."""
+    """The ledger in one SQLite file (or ``:memory:`` for simulations and tests).
 
-    def __init__(self, path: Path | str) -> None:
+    ``readonly``: open an existing file for reading only, as it is (no migration, no WAL
+    switch), so commands that only show the ledger never change it.
+    """
+
+    def __init__(self, path: Path | str, *, readonly: bool = False) -> None:
         self.path = str(path)
         self._memory = self.path == MEMORY
-        if not self._memory:
+        self._readonly = readonly and not self._memory
+        self._version = SCHEMA_VERSION
+        if not self._memory and not self._readonly:
             try:
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             except OSError as error:
@@ -203,7 +285,11 @@ class SqliteLedger:
         try:
             # isolation_level=None: no implicit transactions; every write below opens its own.
             self._db = sqlite3.connect(
-                self.path, isolation_level=None, timeout=10.0, check_same_thread=False
+                f"{Path(self.path).absolute().as_uri()}?mode=ro" if self._readonly else self.path,
+                isolation_level=None,
+                timeout=10.0,
+                check_same_thread=False,
+                uri=self._readonly,
             )
         except sqlite3.Error as error:
             raise LedgerError(
@@ -224,6 +310,9 @@ class SqliteLedger:
             raise
 
     def _prepare(self) -> None:
+        if self._readonly:
+            self._check_readable()
+            return
         if not self._memory:
             # WAL: readers (notifier schedule) never block the sender, and a crash mid-write
             # leaves the last committed state.
@@ -232,32 +321,52 @@ class SqliteLedger:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
         with self._transaction():
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            version = self._known_version()
             if version == SCHEMA_VERSION:
-                return
-            if version > SCHEMA_VERSION:
-                raise LedgerError(
-                    [
-                        f"{self.path}: ledger schema version {version} is newer than this "
-                        f"notifier understands (version {SCHEMA_VERSION})"
-                    ],
-                    hint="Run the notifier version that wrote it, or upgrade notifier.",
-                )
-            tables = self._db.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-            ).fetchall()
-            if version != 0 or tables:
-                raise LedgerError(
-                    [
-                        f"{self.path}: not a notifier ledger (schema version {version}, "
-                        f"tables: {', '.join(t[0] for t in tables) or 'none'})"
-                    ],
-                    hint=_NOT_A_LEDGER,
-                )
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    self._db.execute(statement)
+                return  # nothing to write: a file that can only be read still opens
+            if version == 0:
+                _create(self._db)
+                version = SCHEMA_VERSION
+            while version in _MIGRATIONS:
+                _MIGRATIONS[version](self._db)
+                version += 1
+            if version != SCHEMA_VERSION:  # a gap in the migrations: a defect, not the file's
+                raise LedgerError([f"{self.path}: no way to migrate from version {version}"])
             self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _check_readable(self) -> None:
+        with self._reading():
+            self._version = self._known_version()
+
+    def _has(self, version: int) -> bool:
+        """Whether the file has what schema ``version`` brought (read-only files may be older)."""
+        return self._version >= version
+
+    def _known_version(self) -> int:
+        """The file's schema version, if this notifier can use it; 0 for a new, empty file."""
+        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise LedgerError(
+                [
+                    f"{self.path}: ledger schema version {version} is newer than this "
+                    f"notifier understands (version {SCHEMA_VERSION})"
+                ],
+                hint="Run the notifier version that wrote it, or upgrade notifier.",
+            )
+        if version == SCHEMA_VERSION or version in _MIGRATIONS:
+            return version
+        tables = self._db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        ).fetchall()
+        if version != 0 or tables:
+            raise LedgerError(
+                [
+                    f"{self.path}: not a notifier ledger (schema version {version}, "
+                    f"tables: {', '.join(t[0] for t in tables) or 'none'})"
+                ],
+                hint=_NOT_A_LEDGER,
+            )
+        return 0
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -319,6 +428,8 @@ class SqliteLedger:
 
     def snapshot(self) -> dict[tuple[str, str], LedgerEntry]:
         """Every row, keyed by (message key, recipient address)."""
+        if not self._has(1):
+            return {}
         with self._reading():
             rows = self._db.execute("SELECT * FROM deliveries").fetchall()
         return {(row["key"], row["recipient"]): _entry(row) for row in rows}
@@ -467,6 +578,8 @@ class SqliteLedger:
     # -- due dates, for change notices --
 
     def known_due_dates(self) -> dict[str, KnownDue]:
+        if not self._has(1):
+            return {}
         with self._reading():
             rows = self._db.execute("SELECT * FROM due_dates").fetchall()
         return {
@@ -506,6 +619,53 @@ class SqliteLedger:
                     )
                     changes.append(DueChange(key, date.fromisoformat(old), due))
         return changes
+
+    # -- refused edits, for problem notices --
+
+    def record_problem(self, key: str, lines: Sequence[str], now: datetime) -> bool:
+        """Keep a refused edit's problems under ``key``; False if that key was known already.
+
+        The first sighting stays: the same problems again are the same notice, sent once.
+        """
+        with self._transaction() as db:
+            inserted = db.execute(
+                "INSERT INTO problems (key, lines, first_seen) VALUES (?, ?, ?) "
+                "ON CONFLICT (key) DO NOTHING",
+                (key, json.dumps(list(lines), ensure_ascii=False), _ts(now)),
+            )
+            return inserted.rowcount == 1
+
+    def problems(self) -> list[RecordedProblem]:
+        """Every refused edit recorded, oldest first."""
+        if not self._has(2):
+            return []
+        with self._reading():
+            rows = self._db.execute("SELECT * FROM problems ORDER BY first_seen, key").fetchall()
+        return [
+            RecordedProblem(row["key"], tuple(json.loads(row["lines"])), _parse(row["first_seen"]))
+            for row in rows
+        ]
+
+    def record_told_problems(self, keys: Iterable[str], recipient: str, told_at: datetime) -> int:
+        """Problem notices sent before the ledger kept them: recorded as sent to ``recipient``,
+        their problem texts unknown, so none is sent again. Returns how many were new."""
+        stamp = _ts(told_at)
+        new = 0
+        with self._transaction() as db:
+            for key in keys:
+                db.execute(
+                    "INSERT INTO problems (key, lines, first_seen) VALUES (?, '[]', ?) "
+                    "ON CONFLICT (key) DO NOTHING",
+                    (key, stamp),
+                )
+                new += db.execute(
+                    "INSERT INTO deliveries (key, recipient, kind, state, send_at, note, "
+                    "created_at, updated_at, sent_at) "
+                    "VALUES (?, ?, 'problem', 'sent', ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (key, recipient) DO NOTHING",
+                    (key, recipient, stamp, SENT_BEFORE_LEDGER, stamp, stamp, stamp),
+                ).rowcount
+        return new
 
 
 def _entry(row: sqlite3.Row) -> LedgerEntry:

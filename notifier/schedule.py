@@ -1,11 +1,12 @@
 """Plans + settings -> every message the daemon will send, and when. Pure: no clock, no I/O.
 
-Four kinds of message come out of the plan:
+Four kinds of message come out of the plan, and one out of the edits that were refused:
 
 - reminders before each due date, one per lead time (default 30, 7 and 1 days);
 - a due notice to the coordinator on the first working day after a due date;
 - a change notice to the organisations when a plan edit moved a due date;
-- a weekly digest to the coordinator.
+- a weekly digest to the coordinator;
+- a problem notice to the coordinator when an edit of plan, config or templates is refused.
 
 Whole-day leads are sent at ``reminders.send_time`` local time on a working day, moved to the
 previous working day (never later, so the reminder still comes before the due date). Local
@@ -93,6 +94,26 @@ class ChangeNotice:
     send_at: datetime
     expires_at: datetime
     recipients: tuple[Recipient, ...]
+
+
+@dataclass(frozen=True)
+class RecordedProblem:
+    """A refused edit as the ledger keeps it: what was wrong, and when it was first seen."""
+
+    key: str
+    lines: tuple[str, ...]
+    first_seen: datetime
+
+
+@dataclass(frozen=True)
+class ProblemNotice:
+    """Tells the coordinator that an edit was refused and the last good state still runs."""
+
+    key: str
+    lines: tuple[str, ...]
+    send_at: datetime
+    expires_at: datetime
+    recipient: Recipient
 
 
 @dataclass(frozen=True)
@@ -340,6 +361,26 @@ def digest_slots(settings: Settings, start: datetime, end: datetime) -> list[Dig
         key = f"digest/{first.isoformat()}/{last.isoformat()}"
         slots.append(DigestSlot(key, moment, first, last, coordinator(settings)))
     return slots
+
+
+def problem_notices(recorded: Iterable[RecordedProblem], settings: Settings) -> list[ProblemNotice]:
+    """One notice per distinct set of problems, to the coordinator, as soon as it is seen.
+
+    Not held for the next send time: whoever made the edit is at it now. One that could not
+    go out for a week is dropped like a stale due notice: by then the edit has been fixed, or
+    the log, /healthz and ``notifier validate`` have long said what is wrong.
+    """
+    notices = [
+        ProblemNotice(
+            problem.key,
+            problem.lines,
+            problem.first_seen.astimezone(zone(settings)),
+            problem.first_seen.astimezone(zone(settings)) + STALE_AFTER,
+            coordinator(settings),
+        )
+        for problem in recorded
+    ]
+    return sorted(notices, key=lambda n: (n.send_at, n.key))
 
 
 def milestones_between(

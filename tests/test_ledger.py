@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -13,9 +14,15 @@ import pytest
 
 from notifier.config import ReminderSettings, Settings
 from notifier.due import Delivery, Outgoing, Skip, from_reminder
-from notifier.ledger import SCHEMA_VERSION, DueChange, LedgerError, SqliteLedger
+from notifier.ledger import (
+    SCHEMA_VERSION,
+    SENT_BEFORE_LEDGER,
+    DueChange,
+    LedgerError,
+    SqliteLedger,
+)
 from notifier.model import Action, Milestone, Organisation, Plan, PlannedMilestone, Problem
-from notifier.schedule import KnownDue, reminders
+from notifier.schedule import KnownDue, RecordedProblem, reminders
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 NOW = datetime(2024, 5, 31, 8, 0, tzinfo=STOCKHOLM)
@@ -101,6 +108,129 @@ def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
     path.write_bytes(b"this is not SQLite" * 100)
     with pytest.raises(LedgerError, match="not a usable ledger"):
         SqliteLedger(path)
+
+
+# The schema of version 1 exactly as notifier wrote it, before problem notices joined the
+# ledger: kept here because files of that version are out there and must keep working.
+VERSION_1 = """
+CREATE TABLE deliveries (
+    key             TEXT NOT NULL,
+    recipient       TEXT NOT NULL,
+    kind            TEXT NOT NULL CHECK (kind IN ('reminder', 'due', 'changed', 'digest')),
+    state           TEXT NOT NULL
+                    CHECK (state IN ('due', 'sending', 'sent', 'failed', 'skipped')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    last_error      TEXT,
+    permanent       INTEGER NOT NULL DEFAULT 0,
+    message_id      TEXT,
+    milestone_key   TEXT,
+    due_date        TEXT,
+    send_at         TEXT NOT NULL,
+    note            TEXT,
+    created_at      TEXT NOT NULL,
+    updated_at      TEXT NOT NULL,
+    claimed_at      TEXT,
+    sent_at         TEXT,
+    next_attempt_at TEXT,
+    PRIMARY KEY (key, recipient)
+) WITHOUT ROWID;
+CREATE INDEX deliveries_by_state ON deliveries (state, updated_at);
+CREATE INDEX deliveries_by_milestone ON deliveries (milestone_key);
+CREATE TABLE due_dates (
+    milestone_key TEXT PRIMARY KEY,
+    due_date      TEXT NOT NULL,
+    previous_due  TEXT,
+    changed_at    TEXT,
+    seen_at       TEXT NOT NULL
+) WITHOUT ROWID;
+PRAGMA user_version = 1;
+"""
+STAMP = "2024-05-31T06:00:00.000000Z"
+
+
+def insert_v1_row(db: sqlite3.Connection, **fields: object) -> None:
+    row: dict[str, object] = {"attempts": 0, "permanent": 0, "send_at": STAMP}
+    row |= {"created_at": STAMP, "updated_at": STAMP, **fields}
+    names = ", ".join(row)
+    marks = ", ".join("?" * len(row))
+    db.execute(f"INSERT INTO deliveries ({names}) VALUES ({marks})", tuple(row.values()))
+
+
+def version_1_ledger(path: Path) -> None:
+    """A ledger an earlier notifier left: a sent reminder, a permanent failure, a skipped
+    digest, and a moved due date whose change notice is still to go out."""
+    reminder = {"key": KEY, "kind": "reminder", "milestone_key": "p/a/1", "due_date": "2024-06-30"}
+    with closing(sqlite3.connect(path)) as db, db:
+        db.executescript(VERSION_1)
+        insert_v1_row(db, **reminder, recipient=POLISEN, state="sent", attempts=1, message_id=MID)
+        insert_v1_row(
+            db,
+            **reminder,
+            recipient=SKOLAN,
+            state="failed",
+            attempts=1,
+            permanent=1,
+            last_error="550 no such user",
+        )
+        insert_v1_row(
+            db,
+            key="digest/2024-05-27/2024-06-23",
+            recipient="c@x",
+            kind="digest",
+            state="skipped",
+            note="superseded",
+        )
+        db.execute(
+            "INSERT INTO due_dates VALUES ('p/a/1', '2024-06-30', '2024-05-31', ?, ?)",
+            (STAMP, STAMP),
+        )
+    # A version-1 notifier ran in WAL mode, like this one.
+    with closing(sqlite3.connect(path)) as db:
+        db.execute("PRAGMA journal_mode=WAL")
+
+
+def test_a_version_1_ledger_is_migrated_keeping_every_row_and_takes_problem_notices(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    version_1_ledger(path)
+    with SqliteLedger(path) as ledger:
+        assert ledger.schema_version == SCHEMA_VERSION == 2
+        state = ledger.snapshot()
+        changed_at = datetime(2024, 5, 31, 6, tzinfo=UTC)
+        assert ledger.known_due_dates() == {
+            "p/a/1": KnownDue(date(2024, 6, 30), date(2024, 5, 31), changed_at)
+        }
+        # What was recorded stands: the sent one is never claimed again, nor the refused one.
+        assert ledger.claim(KEY, POLISEN, "<new@x>", NOW + timedelta(days=1), LEASE) is None
+        assert ledger.claim(KEY, SKOLAN, "<new@x>", NOW + timedelta(days=1), LEASE) is None
+        assert ledger.problems() == []
+        assert ledger.record_problem("problem/1", ["plan/x.toml:3: not valid TOML"], NOW)
+    assert (state[(KEY, POLISEN)].state, state[(KEY, POLISEN)].message_id) == ("sent", MID)
+    assert (state[(KEY, SKOLAN)].permanent, state[(KEY, SKOLAN)].last_error) == (
+        True,
+        "550 no such user",
+    )
+    assert state[("digest/2024-05-27/2024-06-23", "c@x")].note == "superseded"
+    assert len(state) == 3
+    with closing(sqlite3.connect(path)) as db:
+        indexes = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+        assert {"deliveries_by_state", "deliveries_by_milestone"} <= indexes
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_version_1_ledger_read_only_is_read_as_it_is_and_left_unchanged(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    version_1_ledger(path)
+    before = path.read_bytes()
+    with SqliteLedger(path, readonly=True) as ledger:
+        assert ledger.schema_version == 1
+        assert ledger.snapshot()[(KEY, POLISEN)].state == "sent"
+        assert ledger.problems() == []
+        assert ledger.known_due_dates()["p/a/1"].previous_due == date(2024, 5, 31)
+        with pytest.raises(LedgerError, match="readonly"):
+            ledger.record_due([TO_POLISEN], NOW)
+    assert path.read_bytes() == before
 
 
 def test_what_was_recorded_survives_reopening(tmp_path: Path) -> None:
@@ -269,6 +399,33 @@ def test_a_removed_milestone_keeps_its_due_date(ledger: SqliteLedger) -> None:
     assert ledger.record_due_dates({"p/a/1": date(2024, 7, 31)}, NOW) == [
         DueChange("p/a/1", date(2024, 6, 30), date(2024, 7, 31))
     ]
+
+
+# --- Refused edits ------------------------------------------------------------------------
+
+
+def test_a_refused_edit_is_kept_once_with_its_problems_and_first_sighting(
+    ledger: SqliteLedger,
+) -> None:
+    lines = ["plan/gotland-2024.toml:3: not valid TOML", "templates/due.txt:4: unknown tag"]
+    assert ledger.record_problem("problem/1", lines, NOW)
+    assert not ledger.record_problem("problem/1", lines, NOW + timedelta(hours=1))
+    assert ledger.record_problem("problem/2", ["Å, ä och ö: fel"], NOW + timedelta(hours=2))
+    assert ledger.problems() == [
+        RecordedProblem("problem/1", tuple(lines), NOW),
+        RecordedProblem("problem/2", ("Å, ä och ö: fel",), NOW + timedelta(hours=2)),
+    ]
+
+
+def test_problem_notices_sent_before_the_ledger_kept_them_are_recorded_as_sent(
+    ledger: SqliteLedger,
+) -> None:
+    assert ledger.record_told_problems(["problem/old"], "c@x", NOW) == 1
+    assert ledger.record_told_problems(["problem/old"], "c@x", NOW) == 0
+    row = ledger.snapshot()[("problem/old", "c@x")]
+    assert (row.kind, row.state, row.note) == ("problem", "sent", SENT_BEFORE_LEDGER)
+    assert ledger.problems() == [RecordedProblem("problem/old", (), NOW)]
+    assert ledger.claim("problem/old", "c@x", MID, NOW + timedelta(days=1), LEASE) is None
 
 
 def test_the_ledger_refuses_naive_datetimes(ledger: SqliteLedger) -> None:
