@@ -8,9 +8,9 @@ calls, so a crash, restart, reload or clock jump loses nothing.
 The catch-up rule: messages of one group (the reminders of one milestone; the weekly digests)
 replace each other. Of the group's messages whose time has come, only the latest is sent, and
 only while it has not expired (a reminder expires when its milestone falls due). The earlier
-ones are recorded as skipped for every recipient that has not had them. In normal operation
-the earlier ones were sent on time, so nothing is skipped; after downtime, the recipients get
-one late reminder instead of a burst.
+ones are recorded as skipped for every recipient that has not had them, with a reason that
+names the message that replaced them. In normal operation the earlier ones were sent on time,
+so nothing is skipped; after downtime, the recipients get one late reminder instead of a burst.
 """
 
 from __future__ import annotations
@@ -26,11 +26,14 @@ from notifier.schedule import (
     ChangeNotice,
     DigestSlot,
     DueNotice,
+    ProblemNotice,
     Recipient,
     Reminder,
+    lead_label,
 )
 
-Kind = Literal["reminder", "due", "changed", "digest"]
+Kind = Literal["reminder", "due", "changed", "digest", "problem"]
+KINDS: tuple[Kind, ...] = ("reminder", "due", "changed", "digest", "problem")
 State = Literal["due", "sending", "sent", "failed", "skipped"]
 
 # How long a claim ("sending") holds before another run may take the message over. Longer
@@ -39,8 +42,11 @@ DEFAULT_LEASE = timedelta(minutes=10)
 BACKOFF_FIRST = timedelta(minutes=1)
 BACKOFF_MAX = timedelta(hours=1)
 
-SUPERSEDED = "superseded by a later message of the same milestone"
+# Every reason for a message replaced by a later one of its group starts so; the rest names
+# that later one (see ``superseded_reason``).
+SUPERSEDED = "superseded by"
 EXPIRED = "too late: the milestone is due or the message is stale"
+NOTHING_TO_REPORT = "nothing to report"
 
 
 @dataclass(frozen=True)
@@ -81,7 +87,7 @@ class Outgoing:
     send_at: datetime
     expires_at: datetime | None
     recipients: tuple[Recipient, ...]
-    payload: Reminder | DueNotice | ChangeNotice | DigestSlot
+    payload: Reminder | DueNotice | ChangeNotice | DigestSlot | ProblemNotice
     milestone_key: str | None = None
     due: date | None = None
 
@@ -176,6 +182,49 @@ def from_digest(slot: DigestSlot) -> Outgoing:
     )
 
 
+def from_problem(notice: ProblemNotice) -> Outgoing:
+    return Outgoing(
+        key=notice.key,
+        kind="problem",
+        # Each distinct set of problems is news of its own; a later one replaces nothing.
+        group=notice.key,
+        send_at=notice.send_at,
+        expires_at=notice.expires_at,
+        recipients=(notice.recipient,),
+        payload=notice,
+    )
+
+
+# --- Skip reasons -------------------------------------------------------------------------
+
+
+def superseded_reason(latest: Outgoing, latest_live: bool) -> str:
+    """Why an earlier message of ``latest``'s group is skipped, naming ``latest``.
+
+    When ``latest`` is itself too late, say so: otherwise the reason points at a message
+    that never went out either.
+    """
+    reason = f"{SUPERSEDED} {_name(latest)}"
+    if latest_live:
+        return reason
+    return f"{reason}, which was itself too late: {_too_late(latest)}"
+
+
+def _name(item: Outgoing) -> str:
+    payload = item.payload
+    if isinstance(payload, Reminder):
+        return f"the {lead_label(payload.lead)} reminder"
+    if isinstance(payload, DigestSlot):
+        return f"a later digest ({payload.start.isoformat()})"
+    return item.key
+
+
+def _too_late(item: Outgoing) -> str:
+    if item.kind in ("reminder", "changed"):
+        return "the milestone fell due"
+    return "it was stale"
+
+
 # --- The rule -----------------------------------------------------------------------------
 
 
@@ -241,9 +290,11 @@ def due_items(
         if not started:
             continue
         latest = max(started, key=lambda i: (i.send_at, i.key))
+        latest_live = latest.expires_at is None or now < latest.expires_at
+        superseded = superseded_reason(latest, latest_live)
         for item in started:
-            live = item is latest and (item.expires_at is None or now < item.expires_at)
-            reason = EXPIRED if item is latest else SUPERSEDED
+            live = item is latest and latest_live
+            reason = EXPIRED if item is latest else superseded
             for recipient in item.recipients:
                 entry = snapshot.get((item.key, recipient.address))
                 if not live:

@@ -14,16 +14,23 @@ from notifier.config import ReminderSettings, Settings
 from notifier.due import (
     DEFAULT_LEASE,
     EXPIRED,
-    SUPERSEDED,
     LedgerEntry,
     Snapshot,
     backoff,
     due,
     due_items,
     from_digest,
+    from_problem,
 )
 from notifier.model import Action, Milestone, Organisation, Plan, PlannedMilestone, Problem
-from notifier.schedule import Reminder, digest_slots, lead_label, reminders
+from notifier.schedule import (
+    RecordedProblem,
+    Reminder,
+    digest_slots,
+    lead_label,
+    problem_notices,
+    reminders,
+)
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 POLISEN = Organisation("Polisen", "polisen", emails=("polisen@example.se",))
@@ -112,16 +119,24 @@ def test_after_a_week_of_downtime_only_the_latest_missed_reminder_is_sent() -> N
     # Down from 19 June to 28 June 09:00: the 7d (20 June) and 1d (28 June 08:00) were missed.
     plan = due(found, all_sent(leads["30d"]), local(date(2024, 6, 28), 9))
     assert {d.key for d in plan.send} == {leads["1d"].key}
-    assert {(s.key, s.reason) for s in plan.skip} == {(leads["7d"].key, SUPERSEDED)}
+    assert {(s.key, s.reason) for s in plan.skip} == {
+        (leads["7d"].key, "superseded by the 1d reminder")
+    }
     assert len(plan.skip) == 2  # both recipients
 
 
-def test_missed_reminders_of_a_milestone_already_due_are_all_skipped() -> None:
+def test_missed_reminders_of_a_milestone_already_due_are_all_skipped_saying_why() -> None:
     found = schedule(JUNE_30)
+    leads = by_lead(found)
     plan = due(found, {}, local(date(2024, 7, 2), 9))
     assert plan.send == []
-    assert {s.key for s in plan.skip} == {r.key for r in found}
-    assert {s.reason for s in plan.skip} == {SUPERSEDED, EXPIRED}
+    # The earlier ones name the reminder that replaced them, and that it never went out either.
+    superseded = "superseded by the 1d reminder, which was itself too late: the milestone fell due"
+    assert {(s.key, s.reason) for s in plan.skip} == {
+        (leads["30d"].key, superseded),
+        (leads["7d"].key, superseded),
+        (leads["1d"].key, EXPIRED),
+    }
 
 
 def test_a_reminder_is_not_sent_once_its_due_date_has_begun() -> None:
@@ -258,10 +273,47 @@ def test_only_the_latest_missed_digest_is_sent() -> None:
     items = [from_digest(s) for s in slots]
     plan = due_items(items, {}, local(date(2024, 6, 18), 12))
     assert [d.key for d in plan.send] == ["digest/2024-06-17/2024-07-14"]
-    assert [s.key for s in plan.skip] == [
-        "digest/2024-06-03/2024-06-30",
-        "digest/2024-06-10/2024-07-07",
+    assert [(s.key, s.reason) for s in plan.skip] == [
+        ("digest/2024-06-03/2024-06-30", "superseded by a later digest (2024-06-17)"),
+        ("digest/2024-06-10/2024-07-07", "superseded by a later digest (2024-06-17)"),
     ]
+
+
+# --- Problem notices ----------------------------------------------------------------------
+
+
+def test_each_refused_edit_is_told_at_once_and_none_replaces_another() -> None:
+    seen = local(date(2024, 6, 15), 14, 3)  # a Saturday afternoon: no waiting for Monday
+    recorded = [
+        RecordedProblem("problem/a", ("plan/x.toml:3: not valid TOML",), seen),
+        RecordedProblem("problem/b", ("plan/x.toml:9: unknown key",), seen + timedelta(hours=1)),
+    ]
+    items = [from_problem(n) for n in problem_notices(recorded, Settings())]
+    assert due_items(items, {}, seen - timedelta(seconds=1)).send == []
+    plan = due_items(items, {}, seen + timedelta(hours=2))
+    assert [(d.key, d.address) for d in plan.send] == [
+        ("problem/a", Settings().coordinator.email),
+        ("problem/b", Settings().coordinator.email),
+    ]
+    assert plan.skip == []
+
+
+def test_a_problem_notice_that_could_not_go_out_for_a_week_is_dropped_as_stale() -> None:
+    seen = local(date(2024, 6, 14), 10)
+    (item,) = [
+        from_problem(n)
+        for n in problem_notices([RecordedProblem("problem/a", ("x",), seen)], Settings())
+    ]
+    failing = entry_for(item.key, "failed", next_attempt_at=seen + timedelta(minutes=1))
+    assert due_items([item], failing, seen + timedelta(days=6)).send != []
+    plan = due_items([item], failing, seen + timedelta(days=7))
+    assert plan.send == []
+    assert [(s.key, s.reason) for s in plan.skip] == [("problem/a", EXPIRED)]
+
+
+def entry_for(key: str, state: str, **fields: object) -> Snapshot:
+    address = Settings().coordinator.email
+    return snapshot(LedgerEntry(key, address, "problem", state, **fields))  # type: ignore[arg-type]
 
 
 # --- A property: any pattern of wake-ups ---------------------------------------------------

@@ -1005,7 +1005,10 @@ def test_a_clock_jumping_a_week_ahead_and_a_day_back_loses_and_doubles_nothing(
             latest = max(passed, key=lambda lead: times[lead], default=None)
             for lead in passed:
                 if lead != latest:
-                    expected[(milestone.action, lead)] = (SUPERSEDED, None)
+                    reason = f"{SUPERSEDED} the {latest} reminder"
+                    if wake_at >= due_at:
+                        reason += ", which was itself too late: the milestone fell due"
+                    expected[(milestone.action, lead)] = (reason, None)
                 elif wake_at < due_at:
                     expected[(milestone.action, lead)] = ("sent", wake_at)
                 else:
