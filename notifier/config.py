@@ -189,6 +189,11 @@ class DigestSettings(Section):
     ] = "monday"
     time: dt.time = Field(dt.time(8, 0))
     weeks_ahead: int = Field(4, ge=1, le=52, description="How many weeks ahead the digest looks.")
+    send_empty: bool = Field(
+        False,
+        description="Send the digest also in a week with nothing to report; otherwise it is "
+        "recorded as skipped.",
+    )
 
 
 class FeedSettings(Section):

@@ -4,8 +4,10 @@
 with a walking clock, and the tests call directly. Each call:
 
 1. records the plan's due dates, which turns a moved due date into a change notice;
-2. lists every message the plan implies (reminders, due notices, change notices, digests);
-3. asks ``due.due_items`` what to send and what to skip, given the ledger;
+2. lists every message the plan implies (reminders, due notices, change notices, digests)
+   and every problem notice the ledger holds a refused edit for;
+3. asks ``due.due_items`` what to send and what to skip, given the ledger; a digest with
+   nothing to report is skipped too, unless ``digest.send_empty``;
 4. records the skips, writes a 'due' row per delivery, then per delivery:
    claim -> compose -> mailer.send -> mark_sent / mark_failed.
 
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
@@ -28,14 +30,20 @@ from notifier.compose import DigestData, Failure, message_id, recipient_identity
 from notifier.config import Settings
 from notifier.due import (
     DEFAULT_LEASE,
+    KINDS,
+    NOTHING_TO_REPORT,
     Delivery,
     Outgoing,
+    Skip,
+    Snapshot,
     backoff,
     due_items,
     from_change_notice,
     from_digest,
     from_due_notice,
+    from_problem,
     from_reminder,
+    is_open,
 )
 from notifier.ledger import DueChange, Ledger
 from notifier.mail import Mailer, SendResult
@@ -47,13 +55,17 @@ from notifier.schedule import (
     DigestSlot,
     DueNotice,
     KnownDue,
+    ProblemNotice,
     Recipient,
+    RecordedProblem,
     Reminder,
     change_notices,
     digest_slots,
     due_notices,
     milestones_between,
+    problem_notices,
     reminders,
+    start_of_day,
     zone,
 )
 
@@ -90,6 +102,10 @@ class MessageComposer(Protocol):
 
     def digest(
         self, digest_data: DigestData, recipient: Recipient, now: datetime, settings: Settings
+    ) -> EmailMessage: ...
+
+    def problem(
+        self, problems: Sequence[str], recipient: Recipient, now: datetime, settings: Settings
     ) -> EmailMessage: ...
 
 
@@ -130,16 +146,69 @@ class SendReport:
 def planned_messages(
     catalog: Catalog,
     settings: Settings,
-    known: dict[str, KnownDue],
+    known: Mapping[str, KnownDue],
     now: datetime,
+    problems: Iterable[RecordedProblem] = (),
+    kinds: Collection[str] | None = None,
 ) -> list[Outgoing]:
-    """Every message the plan implies around ``now`` (digests: the nearest week either side)."""
-    items = [from_reminder(r) for r in reminders(catalog, settings)]
-    items += [from_due_notice(n) for n in due_notices(catalog, settings)]
-    items += [from_change_notice(n) for n in change_notices(catalog, settings, known)]
-    items += [
-        from_digest(s) for s in digest_slots(settings, now - _DIGEST_REACH, now + _DIGEST_REACH)
+    """Every message around ``now`` (digests: the nearest week either side) of ``kinds``
+    (None: all): the plan's, and a problem notice per refused edit in ``problems``."""
+    digests = digest_slots(settings, now - _DIGEST_REACH, now + _DIGEST_REACH)
+    return _messages(catalog, settings, known, problems, digests, kinds)
+
+
+def messages_between(
+    catalog: Catalog,
+    settings: Settings,
+    known: Mapping[str, KnownDue],
+    first: date,
+    last: date | None,
+    problems: Iterable[RecordedProblem] = (),
+    kinds: Collection[str] | None = None,
+) -> list[Outgoing]:
+    """Every message of ``kinds`` (None: all) whose local send day is in [first, last].
+
+    Digests come every week for ever: without ``last`` they are listed up to the day of the
+    last other message, and at least the next one.
+    """
+
+    def day(item: Outgoing) -> date:
+        return item.send_at.astimezone(zone(settings)).date()
+
+    others = [
+        item
+        for item in _messages(catalog, settings, known, problems, (), kinds)
+        if first <= day(item) and (last is None or day(item) <= last)
     ]
+    digests: list[DigestSlot] = []
+    if kinds is None or "digest" in kinds:
+        until = last or max([first + WEEK, *(day(item) for item in others)])
+        end = start_of_day(until + DAY, settings)
+        digests = digest_slots(settings, start_of_day(first, settings), end)
+    items = others + [from_digest(slot) for slot in digests]
+    return sorted(items, key=lambda item: (item.send_at, item.key))
+
+
+def _messages(
+    catalog: Catalog,
+    settings: Settings,
+    known: Mapping[str, KnownDue],
+    problems: Iterable[RecordedProblem],
+    digests: Iterable[DigestSlot],
+    kinds: Collection[str] | None,
+) -> list[Outgoing]:
+    wanted = set(KINDS if kinds is None else kinds)
+    items: list[Outgoing] = []
+    if "reminder" in wanted:
+        items += [from_reminder(r) for r in reminders(catalog, settings)]
+    if "due" in wanted:
+        items += [from_due_notice(n) for n in due_notices(catalog, settings)]
+    if "changed" in wanted:
+        items += [from_change_notice(n) for n in change_notices(catalog, settings, known)]
+    if "digest" in wanted:
+        items += [from_digest(s) for s in digests]
+    if "problem" in wanted:
+        items += [from_problem(n) for n in problem_notices(problems, settings)]
     return items
 
 
@@ -162,6 +231,12 @@ def digest_data(
         unreachable=unreachable_lines(catalog),
         failed=list(failed),
     )
+
+
+def digest_is_empty(data: DigestData) -> bool:
+    """Nothing coming, nothing past due, nothing unreadable, nobody reached only through the
+    coordinator, nothing failed: a digest that would only say "nothing"."""
+    return not (data.upcoming or data.overdue or data.unreadable or data.unreachable or data.failed)
 
 
 def unreadable_lines(catalog: Catalog) -> list[str]:
@@ -207,41 +282,50 @@ def send_due_once(
     lease: timedelta = DEFAULT_LEASE,
     should_stop: Callable[[], bool] | None = None,
     clock: Callable[[], datetime] | None = None,
+    kinds: Collection[str] | None = None,
 ) -> SendReport:
     """Send everything due at ``now``; see the module docstring.
 
     ``clock``, when given, stamps each claim, result and retry with the time it happens:
     a long batch (a slow server, timeouts) must not claim its last messages with a lease
     that had already run out, nor schedule retries in the past.
+
+    ``kinds`` limits the step to those kinds of message (None: all); the daemon waiting
+    for an unreadable plan sends problem notices only.
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
     report = SendReport()
-    report.changes = ledger.record_due_dates(
-        {m.key: m.milestone.due for m in catalog.milestones}, now
+    if kinds is None or "changed" in kinds:
+        report.changes = _record_due_dates(catalog, ledger, now)
+    items = planned_messages(
+        catalog, settings, ledger.known_due_dates(), now, ledger.problems(), kinds
     )
-    for change in report.changes:
-        logger.info(
-            "due date of %s moved from %s to %s: the organisations will be told",
-            change.milestone_key,
-            change.old_due,
-            change.new_due,
-        )
-    items = planned_messages(catalog, settings, ledger.known_due_dates(), now)
-    plan = due_items(items, ledger.snapshot(), now, lease)
-    report.skipped = ledger.mark_skipped(plan.skip, now)
+    snapshot = ledger.snapshot()
+    plan = due_items(items, snapshot, now, lease)
+    digests = {
+        d.key: _digest_data(d.item, catalog, settings, ledger, snapshot, now)
+        for d in plan.send
+        if d.item.kind == "digest"
+    }
+    quiet = [] if settings.digest.send_empty else _quiet(plan.send, digests, snapshot)
+    report.skipped = ledger.mark_skipped([*plan.skip, *quiet], now)
     for skip in plan.skip:
         # One line per recipient is noise after a long stop; the step's summary counts them.
         logger.debug("skipped %s to %s: %s", skip.key, skip.address, skip.reason)
-    ledger.record_due(plan.send, now)
+    for skip in quiet:
+        logger.info("weekly digest %s not sent: %s", skip.key, skip.reason)
+    silenced = {(s.key, s.address) for s in quiet}
+    sends = [d for d in plan.send if (d.key, d.address) not in silenced]
+    ledger.record_due(sends, now)
     wake = [plan.next_at] if plan.next_at else []
-    for delivery in plan.send:
+    for delivery in sends:
         if should_stop is not None and should_stop():
             report.stopped = True
             wake.append(now)
             break
         moment = clock() if clock is not None else now
-        outcome = _deliver(delivery, moment, catalog, settings, ledger, mailer, composer, lease)
+        outcome = _deliver(delivery, moment, settings, ledger, mailer, composer, lease, digests)
         if outcome is None:
             report.busy += 1
             wake.append(moment + lease)
@@ -255,15 +339,57 @@ def send_due_once(
     return report
 
 
+def _record_due_dates(catalog: Catalog, ledger: Ledger, now: datetime) -> list[DueChange]:
+    changes = ledger.record_due_dates({m.key: m.milestone.due for m in catalog.milestones}, now)
+    for change in changes:
+        logger.info(
+            "due date of %s moved from %s to %s: the organisations will be told",
+            change.milestone_key,
+            change.old_due,
+            change.new_due,
+        )
+    return changes
+
+
+def _digest_data(
+    item: Outgoing,
+    catalog: Catalog,
+    settings: Settings,
+    ledger: Ledger,
+    snapshot: Snapshot,
+    now: datetime,
+) -> DigestData:
+    """What this digest says: computed once, both to decide whether it is empty and to
+    compose it, so the two cannot disagree."""
+    if not isinstance(item.payload, DigestSlot):
+        raise TypeError(f"{item.key} is not a digest")
+    failed = _failures(ledger, _last_digest(snapshot) or now - WEEK)
+    return digest_data(item.payload, catalog, settings, failed)
+
+
+def _quiet(
+    deliveries: Sequence[Delivery], digests: Mapping[str, DigestData], snapshot: Snapshot
+) -> list[Skip]:
+    """Digests with nothing to report, as skips. One already in flight (a claim whose sender
+    died) is finished instead: it may have reached the coordinator already."""
+    return [
+        Skip(d.item, d.recipient, NOTHING_TO_REPORT)
+        for d in deliveries
+        if d.key in digests
+        and digest_is_empty(digests[d.key])
+        and is_open(snapshot.get((d.key, d.address)))
+    ]
+
+
 def _deliver(
     delivery: Delivery,
     now: datetime,
-    catalog: Catalog,
     settings: Settings,
     ledger: Ledger,
     mailer: Mailer,
     composer: MessageComposer,
     lease: timedelta,
+    digests: Mapping[str, DigestData],
 ) -> Outcome | None:
     """One message to one recipient; None when another process holds it."""
     item, recipient = delivery.item, delivery.recipient
@@ -282,7 +408,7 @@ def _deliver(
         )
     started = time.monotonic()
     try:
-        message = _compose(item, recipient, now, catalog, settings, ledger, composer)
+        message = _compose(item, recipient, now, settings, composer, digests)
     except Exception as error:  # a template or data problem: keep it in the ledger, retry
         logger.exception("cannot compose %s to %s", item.key, recipient.address)
         result = SendResult(recipient.address, False, False, None, f"compose: {error}")
@@ -356,10 +482,9 @@ def _compose(
     item: Outgoing,
     recipient: Recipient,
     now: datetime,
-    catalog: Catalog,
     settings: Settings,
-    ledger: Ledger,
     composer: MessageComposer,
+    digests: Mapping[str, DigestData],
 ) -> EmailMessage:
     # Dates in messages are local: the Date header then shows the Swedish offset.
     local_now = now.astimezone(zone(settings))
@@ -370,18 +495,18 @@ def _compose(
         return composer.due_notice(payload.planned, recipient, local_now, settings)
     if isinstance(payload, ChangeNotice):
         return composer.changed(payload.planned, payload.old_due, recipient, local_now, settings)
+    if isinstance(payload, ProblemNotice):
+        return composer.problem(list(payload.lines), recipient, local_now, settings)
     if not isinstance(payload, DigestSlot):
         raise TypeError(f"no way to compose {type(payload).__name__}")
-    failed = _failures(ledger, _last_digest(ledger) or now - WEEK)
-    data = digest_data(payload, catalog, settings, failed)
-    return composer.digest(data, recipient, local_now, settings)
+    return composer.digest(digests[item.key], recipient, local_now, settings)
 
 
-def _last_digest(ledger: Ledger) -> datetime | None:
+def _last_digest(snapshot: Snapshot) -> datetime | None:
     """When the coordinator last got a digest: failures since then are news."""
     sent_at = [
         e.updated_at
-        for e in ledger.snapshot().values()
+        for e in snapshot.values()
         if e.kind == "digest" and e.state == "sent" and e.updated_at is not None
     ]
     return max(sent_at, default=None)
