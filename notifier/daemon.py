@@ -29,12 +29,10 @@ from notifier.compose import problem_key
 from notifier.config import password_origin
 from notifier.errors import NotifierError, UserError
 from notifier.feedstate import TokenFile, history_path, load_history, publish, tokens_path
-from notifier.files import atomic_write
 from notifier.ledger import Ledger, open_ledger
 from notifier.logs import fields
 from notifier.mail import describe, mailer_for
 from notifier.metrics import Health, Metrics
-from notifier.schedule import coordinator
 from notifier.sender import SendReport, send_due_once
 from notifier.server import FeedApp, FeedServer, FeedStore
 from notifier.state import LoadedState, fingerprint, load_state, watched_files
@@ -45,7 +43,9 @@ logger = logging.getLogger(__name__)
 SWEEP_INTERVAL = timedelta(minutes=15)
 RETRY_AFTER_ERROR = timedelta(minutes=1)
 WATCH_INTERVAL = 5.0
+# Where problem notices were remembered before the ledger kept them.
 REPORTED_FILE = "reported-problems.json"
+PROBLEMS_ONLY = frozenset({"problem"})
 
 Clock = Callable[[], datetime]
 
@@ -182,9 +182,13 @@ class Daemon:
     # --- sending ------------------------------------------------------------------------------
 
     def wake(self) -> SendReport | None:
-        """One send step; then schedule the next wake from what the ledger and plan say."""
+        """One send step; then schedule the next wake from what the ledger and plan say.
+
+        While a plan file is unreadable at start, only problem notices go out: the
+        coordinator must hear of it, and nothing else may be sent from a partial plan.
+        """
         with self._send_lock:
-            if self._stop.is_set() or self.health.waiting:
+            if self._stop.is_set():
                 return None
             now = self.clock()
             state = self.state
@@ -203,6 +207,7 @@ class Daemon:
                     state.composer,
                     should_stop=self._stop.is_set,
                     clock=self.clock,
+                    kinds=PROBLEMS_ONLY if self.health.waiting else None,
                 )
             except NotifierError as error:
                 self.health.ledger_ok = False
@@ -314,31 +319,55 @@ class Daemon:
         return False
 
     def _tell_coordinator(self, problems: list[str]) -> None:
-        """Email the coordinator about a refused edit, once per distinct set of problems."""
-        settings = self.state.settings
+        """Record a refused edit in the ledger and wake: the send step turns it into a problem
+        notice to the coordinator, sent once per distinct set of problems and retried like
+        every other message."""
         key = problem_key(problems)
-        record = settings.ledger.path.parent / REPORTED_FILE
         try:
-            reported = set(json.loads(record.read_text(encoding="utf-8")))
-        except (OSError, ValueError):
-            reported = set()
-        if key in reported:
+            self._import_reported_problems()
+            new = self.ledger.record_problem(key, problems, self.clock())
+        except NotifierError as error:
+            logger.error("could not record the problem for the coordinator: %s", error)
             return
-        recipient = coordinator(settings)
-        mailer = mailer_for(settings)
+        if not new:
+            logger.info("the coordinator knows of this problem already %s", fields(key=key))
+            return
+        logger.info(
+            "the coordinator will be told %s",
+            fields(to=self.state.settings.coordinator.email, key=key),
+        )
+        if self._scheduler.running:
+            # A job of its own: the "wake" job of a step in progress would be replaced by the
+            # next wake that step schedules, which may be a sweep away.
+            self._scheduler.add_job(
+                self.wake, "date", run_date=self.clock(), id="problem", replace_existing=True
+            )
+
+    def _import_reported_problems(self) -> None:
+        """Problem notices sent before the ledger kept them are listed in REPORTED_FILE: record
+        them as sent, so nobody is told twice, and remove the file."""
+        settings = self.state.settings
+        path = settings.ledger.path.parent / REPORTED_FILE
         try:
-            message = self.state.composer.problem(problems, recipient, self.clock(), settings)
-            [result] = mailer.send(message, [recipient.address])
-        except Exception:
-            logger.exception("could not tell the coordinator about the refused reload")
+            keys = json.loads(path.read_text(encoding="utf-8"))
+            told_at = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+        except FileNotFoundError:
             return
-        finally:
-            mailer.close()
-        if not result.ok:
-            logger.error("could not tell the coordinator: %s", result.error)
+        except (OSError, ValueError) as error:
+            logger.warning("%s: cannot read it (%s); its problems may be told again", path, error)
             return
-        logger.info("told the coordinator %s", fields(to=recipient.address, key=key))
-        atomic_write(record, json.dumps(sorted(reported | {key})).encode("utf-8"))
+        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+            logger.warning("%s: not a list of problem keys; its problems may be told again", path)
+            return
+        added = self.ledger.record_told_problems(keys, settings.coordinator.email, told_at)
+        logger.info(
+            "moved problem notices sent earlier into the ledger %s",
+            fields(file=path, notices=added),
+        )
+        try:
+            path.unlink()
+        except OSError as error:
+            logger.warning("%s: cannot remove it after moving it into the ledger: %s", path, error)
 
     # --- reporting ------------------------------------------------------------------------------
 

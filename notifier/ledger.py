@@ -231,6 +231,10 @@ class Ledger(Protocol):
 
     def problems(self) -> list[RecordedProblem]: ...
 
+    def record_told_problems(
+        self, keys: Iterable[str], recipient: str, told_at: datetime
+    ) -> int: ...
+
     def close(self) -> None: ...
 
 
