@@ -6,12 +6,18 @@ import io
 import json
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 
+from notifier.catalog import load_catalog
 from notifier.cli import main
+from notifier.compose import Composer
+from notifier.config import load_settings
+from notifier.ledger import SqliteLedger
+from notifier.mail import OutboxMailer
+from notifier.sender import send_due_once
 
 EXPECTED_DUE = {
     ("sig", 1): ("Klart för start", "2024-11-01", "2024-11-30", "2024-11-01", False),
@@ -221,3 +227,190 @@ def test_import_refuses_an_id_that_could_leave_the_folder(tmp_path: Path) -> Non
         str(target),
     )
     assert code == 2 and not target.exists()
+
+
+
+# --- schedule and status: every message, from the plans and the ledger ----------------------
+
+MIDSUMMER_EVE = datetime(2024, 6, 21, 12, 0, tzinfo=UTC)  # 14:00 in Stockholm
+MOVED = "gotland-2024/information-sommarkrogare/klart"
+ALCOHOL = "gotland-2024/utbildning-ansvarsfull-alkoholservice/klart"
+PROBLEM = "problem/0123456789abcdef"
+PROBLEM_LINES = ["plan/gotland-2024.toml:12: not valid TOML", "plan/gotland-2024.toml:40: x"]
+
+
+def ledger_with_a_moved_due_date_and_a_refused_edit(project: Path) -> Path:
+    """A ledger as the daemon leaves it: on Tuesday 18 June it saw "Information till
+    sommarkrögare" move from 31 May to 30 June, this morning it refused an edit; nothing has
+    been sent since, so both notices are waiting."""
+    settings = load_settings(project / "config.toml")
+    dates = {m.key: m.milestone.due for m in load_catalog(settings.plans.dir).milestones}
+    with SqliteLedger(settings.ledger.path) as ledger:
+        earlier = {**dates, MOVED: date(2024, 5, 31)}
+        ledger.record_due_dates(earlier, datetime(2024, 5, 2, tzinfo=UTC))
+        ledger.record_due_dates(dates, datetime(2024, 6, 18, 12, tzinfo=UTC))
+        ledger.record_problem(PROBLEM, PROBLEM_LINES, datetime(2024, 6, 21, 8, 30, tzinfo=UTC))
+    return settings.ledger.path
+
+
+def at(moment: datetime, project: Path, *argv: str) -> tuple[int, str]:
+    out = io.StringIO()
+    code = main(["--config", str(project / "config.toml"), *argv], out, clock=lambda: moment)
+    return code, out.getvalue()
+
+
+def headlines(text: str) -> list[str]:
+    """The first line of each message: send time, then lead or kind, then what it is about."""
+    return [line for line in text.splitlines() if line[:4].isdigit()]
+
+
+MIDSUMMER_WEEKS = [
+    "2024-06-17 Mon 08:00  digest       2024-06-17 – 2024-07-14",
+    f"2024-06-19 Wed 08:00  change       {MOVED}",
+    f"2024-06-20 Thu 08:00    7d before  {MOVED}",
+    f"2024-06-20 Thu 08:00    7d before  {ALCOHOL}",
+    f"2024-06-21 Fri 10:30  problem      {PROBLEM}",
+    "2024-06-24 Mon 08:00  digest       2024-06-24 – 2024-07-21",
+    f"2024-06-28 Fri 08:00    1d before  {MOVED}",
+    f"2024-06-28 Fri 08:00    1d before  {ALCOHOL}",
+    "2024-07-01 Mon 08:00  digest       2024-07-01 – 2024-07-28",
+    f"2024-07-01 Mon 08:00  due notice   {MOVED}",
+    f"2024-07-01 Mon 08:00  due notice   {ALCOHOL}",
+]
+WINDOW = ("--from", "2024-06-17", "--to", "2024-07-01")
+
+
+def test_schedule_lists_every_kind_of_message_with_what_it_is_about_and_its_state(
+    project: Path,
+) -> None:
+    ledger = ledger_with_a_moved_due_date_and_a_refused_edit(project)
+    before = ledger.read_bytes()
+    code, out = at(MIDSUMMER_EVE, project, "schedule", *WINDOW)
+    assert code == 0, out
+    assert out.startswith(
+        "Messages from 2024-06-17 to 2024-07-01 (Europe/Stockholm): 11 (4 reminders, "
+        "2 due notices, 1 change notice, 3 digests, 1 problem notice)\n"
+    )
+    assert headlines(out) == MIDSUMMER_WEEKS
+    lines = out.splitlines()
+    change = lines.index(MIDSUMMER_WEEKS[1])
+    assert lines[change + 1 : change + 3] == [
+        "    Klart moved from 2024-05-31 to 2024-06-30: Information till sommarkrögare",
+        "    → info@besoksnaring.example (Gotlands förenade besöksnäring): not recorded",
+    ]
+    problem = lines.index(MIDSUMMER_WEEKS[4])
+    assert lines[problem + 1 : problem + 3] == [
+        f"    refused edit: {PROBLEM_LINES[0]} (and 1 more)",
+        "    → samordnare@gotland.example (Samordnare brottsförebyggande arbete): not recorded",
+    ]
+    assert lines[lines.index(MIDSUMMER_WEEKS[5]) + 1] == "    weekly digest: 2 coming, 1 past due"
+    assert ledger.read_bytes() == before, "schedule never writes the ledger"
+
+
+@pytest.mark.parametrize(
+    ("filters", "shown"),
+    [
+        (["--kind", "changed,problem"], [1, 4]),
+        (["--kind", "due", "--kind", "digest"], [0, 5, 8, 9, 10]),
+        # Only what concerns that organisation's milestones: no digests, problem notices, nor
+        # another organisation's change notice; the due notice to the coordinator about it.
+        (["--org", "Samhällsbyggnadsförvaltningen"], [3, 7, 10]),
+        (["--org", "samhallsbyggnadsforvaltningen", "--kind", "reminder"], [3, 7]),
+        (["--plan", "gotland-2024"], [1, 2, 3, 6, 7, 9, 10]),
+    ],
+    ids=["kinds by comma", "kinds repeated", "org by name", "org by slug and kind", "plan"],
+)
+def test_schedule_filters_by_kind_organisation_and_plan(
+    project: Path, filters: list[str], shown: list[int]
+) -> None:
+    ledger_with_a_moved_due_date_and_a_refused_edit(project)
+    code, out = at(MIDSUMMER_EVE, project, "schedule", *WINDOW, *filters)
+    assert code == 0, out
+    assert headlines(out) == [MIDSUMMER_WEEKS[i] for i in shown]
+    code, out = at(MIDSUMMER_EVE, project, "schedule", *WINDOW, *filters, "--json")
+    assert [m["send_at"][:10] for m in json.loads(out)["messages"]] == [
+        MIDSUMMER_WEEKS[i][:10] for i in shown
+    ]
+
+
+@pytest.mark.parametrize(
+    ("filters", "says"),
+    [
+        (
+            ["--kind", "reminder,overdue"],
+            ["'overdue' is not a kind of message", "reminder, due, changed, digest, problem"],
+        ),
+        (["--org", "Skolverket"], ["--org 'Skolverket': no such organisation", "Polisen (pol"]),
+        (["--plan", "gotland-2025"], ["--plan 'gotland-2025': no plan with that id", "Plans: go"]),
+    ],
+    ids=["kind", "org", "plan"],
+)
+def test_schedule_with_a_filter_that_names_nothing_exits_2_listing_the_valid_values(
+    project: Path, filters: list[str], says: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = at(MIDSUMMER_EVE, project, "schedule", *filters)
+    assert code == 2 and out == ""
+    error = capsys.readouterr().err
+    for text in says:
+        assert text in error
+
+
+def test_schedule_json_gives_each_kind_its_particulars(project: Path) -> None:
+    ledger_with_a_moved_due_date_and_a_refused_edit(project)
+    code, out = at(MIDSUMMER_EVE, project, "schedule", *WINDOW, "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["counts"] == {"digest": 3, "changed": 1, "reminder": 4, "problem": 1, "due": 2}
+    by_kind = {m["kind"]: m for m in reversed(data["messages"])}  # the first of each kind
+    assert by_kind["changed"]["old_due"] == "2024-05-31"
+    assert by_kind["changed"]["milestone"]["due"] == "2024-06-30"
+    assert by_kind["problem"]["problems"] == PROBLEM_LINES
+    assert by_kind["problem"]["send_at"] == "2024-06-21T10:30:00+02:00"
+    assert by_kind["reminder"]["lead"] == "7d"
+    digest = data["messages"][0]
+    assert digest["period"] == {"start": "2024-06-17", "end": "2024-07-14"}
+    assert digest["nothing_to_report"] is False
+    assert digest["recipients"][0]["address"] == "samordnare@gotland.example"
+
+
+def test_schedule_shows_a_quiet_digest_as_skipped_with_its_reason(project: Path) -> None:
+    # Monday 12 August: 30 June is more than four weeks back and 1 November further ahead.
+    settings = load_settings(project / "config.toml")
+    catalog = load_catalog(settings.plans.dir)
+    monday = datetime(2024, 8, 12, 6, 0, tzinfo=UTC)
+    with SqliteLedger(settings.ledger.path) as ledger:
+        report = send_due_once(
+            monday,
+            catalog,
+            settings,
+            ledger,
+            OutboxMailer(project / "outbox"),
+            Composer.load(settings.templates.dir),
+        )
+    assert [o.kind for o in report.sent] == []
+    code, out = at(monday, project, "schedule", "--from", "2024-08-12", "--to", "2024-08-18")
+    assert code == 0
+    assert out.splitlines()[2:5] == [
+        "2024-08-12 Mon 08:00  digest       2024-08-12 – 2024-09-08",
+        "    weekly digest: nothing to report as the plan stands, so not sent",
+        "    → samordnare@gotland.example (Samordnare brottsförebyggande arbete): "
+        "skipped (nothing to report)",
+    ]
+    assert not list((project / "outbox").glob("*.eml"))
+
+
+def test_status_shows_a_change_notice_and_a_problem_notice_waiting_to_go_out(
+    project: Path,
+) -> None:
+    ledger = ledger_with_a_moved_due_date_and_a_refused_edit(project)
+    before = ledger.read_bytes()
+    code, out = at(MIDSUMMER_EVE, project, "status", "--next", "6")
+    assert code == 0, out
+    assert f"  2024-06-19 08:00  changed  changed/{MOVED}/2024-05-31/2024-06-30 → " in out
+    assert "info@besoksnaring.example  (due, not sent yet)" in out
+    assert (
+        f"  2024-06-21 10:30  problem  {PROBLEM} → samordnare@gotland.example  "
+        "(due, not sent yet)" in out
+    )
+    assert "  2024-06-24 08:00  digest   digest/2024-06-24/2024-07-21" in out
+    assert ledger.read_bytes() == before, "status never writes the ledger"

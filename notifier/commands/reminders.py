@@ -1,23 +1,46 @@
-"""Coordinator commands about the reminders: schedule (what goes out when) and simulate."""
+"""Coordinator commands about the messages: schedule (what goes out when) and simulate."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from notifier.catalog import Catalog, load_catalog
-from notifier.commands.base import EXIT_OK, Context
+from notifier.commands.base import EXIT_OK, EXIT_USAGE, Context
 from notifier.compose import Composer
 from notifier.config import Settings
-from notifier.due import LedgerEntry, Skip
+from notifier.due import KINDS, LedgerEntry, Outgoing, Skip
 from notifier.errors import UserError
 from notifier.ledger import SqliteLedger
 from notifier.mail import OutboxMailer
-from notifier.schedule import Reminder, lead_label, reminders, start_of_day, zone
-from notifier.sender import Outcome, planned_messages, send_due_once
+from notifier.model import PlannedMilestone, Recipient
+from notifier.schedule import (
+    ChangeNotice,
+    DigestSlot,
+    DueNotice,
+    KnownDue,
+    ProblemNotice,
+    RecordedProblem,
+    Reminder,
+    lead_label,
+    start_of_day,
+    zone,
+)
+from notifier.sender import (
+    Outcome,
+    digest_data,
+    digest_is_empty,
+    messages_between,
+    planned_messages,
+    send_due_once,
+)
 
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 BEFORE_WINDOW = "before the simulated window"
@@ -34,19 +57,96 @@ def _date(text: str) -> date:
 
 # --- schedule -----------------------------------------------------------------------------
 
+_KIND_LABELS = {
+    "reminder": "reminder",
+    "due": "due notice",
+    "changed": "change",
+    "digest": "digest",
+    "problem": "problem",
+}
+_KIND_NOUNS = {
+    "reminder": ("reminder", "reminders"),
+    "due": ("due notice", "due notices"),
+    "changed": ("change notice", "change notices"),
+    "digest": ("digest", "digests"),
+    "problem": ("problem notice", "problem notices"),
+}
+
+
+def _kinds(text: str) -> list[str]:
+    """'--kind due,digest': one or several kinds, each checked."""
+    kinds = [k.strip() for k in text.split(",") if k.strip()]
+    for kind in kinds:
+        if kind not in KINDS:
+            raise argparse.ArgumentTypeError(
+                f"'{kind}' is not a kind of message; choose from {', '.join(KINDS)}"
+            )
+    if not kinds:
+        raise argparse.ArgumentTypeError(f"name a kind of message: {', '.join(KINDS)}")
+    return kinds
+
 
 def add_schedule(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "schedule",
-        help="list every reminder with its send time, recipients and ledger state",
-        description="List the reminders whose send day lies in the window (default: from today "
-        "on), with send time, milestone, lead, recipients and what the ledger recorded for each "
-        "recipient. Reads the ledger, never writes it.",
+        help="list every message with its send time, recipients and ledger state",
+        description="List every message whose send day lies in the window (default: from today "
+        "on): reminders, due notices, change notices waiting to go out, weekly digests and "
+        "problem notices, each with send time, what it is about, recipients and what the ledger "
+        "recorded for each recipient. Without --to, digests are listed up to the last other "
+        "message, and at least the next one. Reads the ledger, never writes it.",
     )
     parser.add_argument("--from", dest="start", type=_date, help="first send day (YYYY-MM-DD)")
     parser.add_argument("--to", dest="end", type=_date, help="last send day, inclusive")
+    parser.add_argument(
+        "--kind",
+        dest="kinds",
+        type=_kinds,
+        action="append",
+        metavar="KIND",
+        help=f"only these kinds ({', '.join(KINDS)}); repeat it or separate with commas",
+    )
+    parser.add_argument(
+        "--org",
+        metavar="NAME",
+        help="only messages about this organisation's milestones (name, alias or slug): its "
+        "reminders and change notices, also through the coordinator, and the due notices "
+        "the coordinator gets about them; digests and problem notices concern no one "
+        "organisation and are left out",
+    )
+    parser.add_argument(
+        "--plan",
+        metavar="ID",
+        help="only messages about this plan's milestones; digests and problem notices, which "
+        "cover every plan, are left out",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(handler=schedule_command)
+
+
+@dataclass(frozen=True)
+class LedgerView:
+    """What the ledger holds, read without changing it; empty where there is no ledger."""
+
+    exists: bool = False
+    snapshot: Mapping[tuple[str, str], LedgerEntry] = field(default_factory=dict)
+    known: Mapping[str, KnownDue] = field(default_factory=dict)
+    problems: tuple[RecordedProblem, ...] = ()
+
+
+def read_ledger(settings: Settings) -> LedgerView:
+    """The ledger's rows, due dates and problems, without creating or migrating a ledger."""
+    path = Path(settings.ledger.path)
+    if not path.exists():
+        return LedgerView()
+    with SqliteLedger(path, readonly=True) as ledger:
+        return LedgerView(
+            True, ledger.snapshot(), ledger.known_due_dates(), tuple(ledger.problems())
+        )
+
+
+class _UsageError(Exception):
+    """A filter names nothing there is: the command line is wrong (exit 2)."""
 
 
 def schedule_command(args: argparse.Namespace, context: Context) -> int:
@@ -57,41 +157,88 @@ def schedule_command(args: argparse.Namespace, context: Context) -> int:
     end: date | None = args.end
     if end is not None and end < start:
         raise UserError([f"--to {end} is before --from {start}"])
+    kinds = tuple(k for group in args.kinds for k in group) if args.kinds else None
+    try:
+        about = _about_filter(catalog, args.org, args.plan)
+    except _UsageError as error:
+        print(f"notifier: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    view = read_ledger(settings)
     chosen = [
-        r
-        for r in reminders(catalog, settings)
-        if start <= r.send_at.date() and (end is None or r.send_at.date() <= end)
+        item
+        for item in messages_between(
+            catalog, settings, view.known, start, end, view.problems, kinds
+        )
+        if about is None or about(item)
     ]
-    state = ledger_state(settings)
     if args.json:
         data = {
             "from": start.isoformat(),
             "to": end.isoformat() if end else None,
             "timezone": settings.reminders.timezone,
             "ledger": str(settings.ledger.path),
-            "reminders": [_reminder_json(r, state, now) for r in chosen],
+            "kinds": list(kinds or KINDS),
+            "org": args.org,
+            "plan": args.plan,
+            "counts": dict(Counter(item.kind for item in chosen)),
+            "messages": [_message_json(i, view, catalog, settings, now) for i in chosen],
         }
         json.dump(data, context.stdout, ensure_ascii=False, indent=2)
         context.stdout.write("\n")
         return EXIT_OK
     until = f"to {end}" if end else "on"
     context.stdout.write(
-        f"Reminders from {start} {until} ({settings.reminders.timezone}): {len(chosen)}\n"
+        f"Messages from {start} {until} ({settings.reminders.timezone}): {len(chosen)}"
+        f"{_counts_text(chosen)}\n"
     )
-    for reminder in chosen:
-        context.stdout.write(_reminder_text(reminder, state, now))
-    if not state:
+    for item in chosen:
+        context.stdout.write(_message_text(item, view, catalog, settings, now))
+    if not view.exists:
         context.stdout.write(f"(no ledger at {settings.ledger.path} yet: nothing sent so far)\n")
     return EXIT_OK
 
 
-def ledger_state(settings: Settings) -> dict[tuple[str, str], LedgerEntry]:
-    """The ledger's rows, without creating a ledger where there is none."""
-    path = Path(settings.ledger.path)
-    if not path.exists():
-        return {}
-    with SqliteLedger(path) as ledger:
-        return ledger.snapshot()
+def _about_filter(
+    catalog: Catalog, org: str | None, plan: str | None
+) -> Callable[[Outgoing], bool] | None:
+    """The test for --org and --plan, or None when neither is given."""
+    if org is None and plan is None:
+        return None
+    slug = None
+    if org is not None:
+        found = catalog.directory.find(org)
+        if found is None:
+            known = ", ".join(f"{o.name} ({o.slug})" for o in catalog.directory.organisations)
+            raise _UsageError(f"--org '{org}': no such organisation. Organisations: {known}.")
+        slug = found.slug
+    if plan is not None and catalog.plan(plan) is None:
+        known = ", ".join(p.id for p in catalog.plans) or "none"
+        raise _UsageError(f"--plan '{plan}': no plan with that id. Plans: {known}.")
+
+    def matches(item: Outgoing) -> bool:
+        planned = _planned(item)
+        if planned is None:
+            return False
+        if plan is not None and planned.plan.id != plan:
+            return False
+        return slug is None or any(o.slug == slug for o in planned.organisations)
+
+    return matches
+
+
+def _planned(item: Outgoing) -> PlannedMilestone | None:
+    payload = item.payload
+    if isinstance(payload, Reminder | DueNotice | ChangeNotice):
+        return payload.planned
+    return None
+
+
+def _counts_text(items: Sequence[Outgoing]) -> str:
+    counts = Counter(item.kind for item in items)
+    if not counts:
+        return ""
+    parts = [f"{counts[k]} {_KIND_NOUNS[k][counts[k] != 1]}" for k in KINDS if counts[k]]
+    return f" ({', '.join(parts)})"
 
 
 def _state_text(entry: LedgerEntry | None, send_at: datetime, now: datetime) -> str:
@@ -102,69 +249,128 @@ def _state_text(entry: LedgerEntry | None, send_at: datetime, now: datetime) -> 
             return f"failed for good: {entry.last_error}"
         retry = entry.next_attempt_at.isoformat() if entry.next_attempt_at else "next wake-up"
         return f"failed ({entry.attempts} attempts), retry at {retry}: {entry.last_error}"
-    if entry.state == "skipped" and entry.note:
-        return f"skipped ({entry.note})"
+    if entry.note:
+        return f"{entry.state} ({entry.note})"
     return entry.state
 
 
-def _reminder_text(
-    reminder: Reminder, state: dict[tuple[str, str], LedgerEntry], now: datetime
+def _headline(item: Outgoing) -> str:
+    """The first line's subject column: lead and milestone, or what the message is."""
+    payload = item.payload
+    if isinstance(payload, Reminder):
+        return f"{lead_label(payload.lead):>4} before  {payload.planned.key}"
+    label = f"{_KIND_LABELS[item.kind]:<11}"
+    if isinstance(payload, DigestSlot):
+        return f"{label}  {payload.start} – {payload.end}"
+    planned = _planned(item)
+    return f"{label}  {planned.key if planned else item.key}"
+
+
+def _summary(item: Outgoing, catalog: Catalog, settings: Settings) -> str:
+    """One line on what the message is about."""
+    payload = item.payload
+    planned = _planned(item)
+    if planned is not None:
+        milestone = planned.milestone
+        label = f"{milestone.label} " if milestone.label else ""
+        tentative = ", tentative" if milestone.tentative else ""
+        if isinstance(payload, ChangeNotice):
+            when = f"moved from {payload.old_due} to {milestone.due}"
+        else:
+            when = f"due {milestone.due}"
+        return f"{label}{when}{tentative}: {planned.action.measure}"
+    if isinstance(payload, DigestSlot):
+        data = digest_data(payload, catalog, settings, [])
+        if digest_is_empty(data) and not settings.digest.send_empty:
+            return "weekly digest: nothing to report as the plan stands, so not sent"
+        parts = [f"{len(data.upcoming)} coming", f"{len(data.overdue)} past due"]
+        if data.unreadable:
+            parts.append(f"{len(data.unreadable)} unreadable")
+        if data.unreachable:
+            parts.append(f"{len(data.unreachable)} reached only through the coordinator")
+        return "weekly digest: " + ", ".join(parts)
+    if isinstance(payload, ProblemNotice):
+        if not payload.lines:
+            return "refused edit (its problems were not kept)"
+        more = f" (and {len(payload.lines) - 1} more)" if len(payload.lines) > 1 else ""
+        return f"refused edit: {payload.lines[0]}{more}"
+    return item.key
+
+
+def _who(recipient: Recipient) -> str:
+    if recipient.via_coordinator:
+        return f"for {recipient.organisation}, via the coordinator"
+    return recipient.organisation
+
+
+def _message_text(
+    item: Outgoing, view: LedgerView, catalog: Catalog, settings: Settings, now: datetime
 ) -> str:
-    when = reminder.send_at
-    milestone = reminder.planned.milestone
-    tentative = ", tentative" if milestone.tentative else ""
-    label = f"{milestone.label} " if milestone.label else ""
+    when = item.send_at
     lines = [
-        f"\n{when:%Y-%m-%d} {_WEEKDAYS[when.weekday()]} {when:%H:%M}  "
-        f"{lead_label(reminder.lead):>4} before  {reminder.planned.key}",
-        f"    {label}due {milestone.due}{tentative}: {reminder.planned.action.measure}",
+        f"\n{when:%Y-%m-%d} {_WEEKDAYS[when.weekday()]} {when:%H:%M}  {_headline(item)}",
+        f"    {_summary(item, catalog, settings)}",
     ]
-    for recipient in reminder.recipients:
-        entry = state.get((reminder.key, recipient.address))
-        who = (
-            f"for {recipient.organisation}, via the coordinator"
-            if recipient.via_coordinator
-            else recipient.organisation
-        )
+    for recipient in item.recipients:
+        entry = view.snapshot.get((item.key, recipient.address))
         lines.append(
-            f"    → {recipient.address} ({who}): {_state_text(entry, reminder.send_at, now)}"
+            f"    → {recipient.address} ({_who(recipient)}): "
+            f"{_state_text(entry, item.send_at, now)}"
         )
     return "\n".join(lines) + "\n"
 
 
-def _reminder_json(
-    reminder: Reminder, state: dict[tuple[str, str], LedgerEntry], now: datetime
+def _message_json(
+    item: Outgoing, view: LedgerView, catalog: Catalog, settings: Settings, now: datetime
 ) -> dict[str, Any]:
-    milestone = reminder.planned.milestone
     recipients = []
-    for recipient in reminder.recipients:
-        entry = state.get((reminder.key, recipient.address))
+    for recipient in item.recipients:
+        entry = view.snapshot.get((item.key, recipient.address))
         recipients.append(
             {
                 "address": recipient.address,
                 "organisation": recipient.organisation,
                 "via_coordinator": recipient.via_coordinator,
                 "state": entry.state if entry else None,
-                "summary": _state_text(entry, reminder.send_at, now),
+                "note": entry.note if entry else None,
+                "summary": _state_text(entry, item.send_at, now),
                 "attempts": entry.attempts if entry else 0,
                 "last_error": entry.last_error if entry else None,
                 "message_id": entry.message_id if entry else None,
             }
         )
-    return {
-        "key": reminder.key,
-        "send_at": reminder.send_at.isoformat(),
-        "lead": lead_label(reminder.lead),
-        "milestone": {
-            "key": reminder.planned.key,
-            "plan_id": reminder.planned.plan.id,
-            "action_id": reminder.planned.action.id,
+    data: dict[str, Any] = {
+        "key": item.key,
+        "kind": item.kind,
+        "send_at": item.send_at.isoformat(),
+        "summary": _summary(item, catalog, settings),
+    }
+    payload = item.payload
+    planned = _planned(item)
+    if planned is not None:
+        milestone = planned.milestone
+        data["milestone"] = {
+            "key": planned.key,
+            "plan_id": planned.plan.id,
+            "action_id": planned.action.id,
             "label": milestone.label,
             "due": milestone.due.isoformat(),
             "tentative": milestone.tentative,
-        },
-        "recipients": recipients,
-    }
+        }
+    if isinstance(payload, Reminder):
+        data["lead"] = lead_label(payload.lead)
+    if isinstance(payload, ChangeNotice):
+        data["old_due"] = payload.old_due.isoformat()
+    if isinstance(payload, DigestSlot):
+        digest = digest_data(payload, catalog, settings, [])
+        data["period"] = {"start": payload.start.isoformat(), "end": payload.end.isoformat()}
+        data["upcoming"] = [p.key for p in digest.upcoming]
+        data["overdue"] = [p.key for p in digest.overdue]
+        data["nothing_to_report"] = digest_is_empty(digest)
+    if isinstance(payload, ProblemNotice):
+        data["problems"] = list(payload.lines)
+    data["recipients"] = recipients
+    return data
 
 
 # --- simulate -----------------------------------------------------------------------------

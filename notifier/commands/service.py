@@ -8,8 +8,9 @@ from datetime import timedelta
 
 from notifier.catalog import load_catalog
 from notifier.commands.base import EXIT_OK, Context
-from notifier.commands.reminders import ledger_state
+from notifier.commands.reminders import read_ledger
 from notifier.daemon import Daemon
+from notifier.due import Outgoing, due_items
 from notifier.mail import describe, mailer_for
 from notifier.schedule import zone
 from notifier.sender import planned_messages
@@ -53,7 +54,8 @@ def status(args: argparse.Namespace, context: Context) -> int:
     settings = context.settings()
     catalog = load_catalog(settings.plans.dir)
     now = context.clock().astimezone(zone(settings))
-    state = ledger_state(settings)
+    view = read_ledger(settings)
+    state = view.snapshot
     out: list[str] = []
     for plan in catalog.plans:
         count = sum(1 for m in catalog.milestones if m.plan is plan)
@@ -66,14 +68,17 @@ def status(args: argparse.Namespace, context: Context) -> int:
         + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing recorded yet")
     )
 
+    items = planned_messages(catalog, settings, view.known, now, view.problems)
+    # Due already but not yet sent (a change notice, a problem notice, anything the daemon
+    # has not got to), then what is still ahead.
+    ready = due_items(items, state, now).send
+    pending = {d.key: [x.address for x in ready if x.key == d.key] for d in ready}
     upcoming = sorted(
-        (item for item in planned_messages(catalog, settings, {}, now) if item.send_at > now),
-        key=lambda item: (item.send_at, item.key),
+        (item for item in items if item.key in pending or item.send_at > now),
+        key=lambda item: (item.send_at > now, item.send_at, item.key),
     )
     out.append(f"\nNext messages ({min(args.next, len(upcoming))} of {len(upcoming)}):")
-    for item in upcoming[: args.next]:
-        addresses = ", ".join(r.address for r in item.recipients)
-        out.append(f"  {item.send_at:%Y-%m-%d %H:%M}  {item.kind:<8} {item.key} → {addresses}")
+    out.extend(_next_line(item, pending.get(item.key)) for item in upcoming[: args.next])
 
     since = now - timedelta(days=args.days)
     recent = [e for e in state.values() if e.updated_at and e.updated_at >= since]
@@ -97,3 +102,10 @@ def status(args: argparse.Namespace, context: Context) -> int:
         out.append(f"  … and {len(overdue) - args.next} more")
     context.stdout.write("\n".join(out) + "\n")
     return EXIT_OK
+
+
+def _next_line(item: Outgoing, pending: list[str] | None) -> str:
+    """One message ahead; ``pending``: the addresses it is due to now but not yet sent to."""
+    addresses = ", ".join(pending if pending else [r.address for r in item.recipients])
+    late = "  (due, not sent yet)" if pending else ""
+    return f"  {item.send_at:%Y-%m-%d %H:%M}  {item.kind:<8} {item.key} → {addresses}{late}"
