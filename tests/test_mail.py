@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from smtp_server import PERMANENT, TEMPORARY, SmtpServer, new_ca
 
+from notifier import mimepolicy
 from notifier.config import MailSettings, Settings, SmtpSettings
 from notifier.errors import ConfigError
 from notifier.mail import (
@@ -124,6 +125,21 @@ class MailerContract:
             assert mine.get_content_type() == theirs.get_content_type()
             if not mine.is_multipart():
                 assert _payload(mine) == _payload(theirs)
+
+    def test_a_long_swedish_subject_arrives_exactly_as_written(self, transport):
+        # Folded where a space follows an encoded word: the space must not be lost.
+        mailer, arrived = transport
+        subject = 'Påminnelse: Uppföljning om 32 dagar – Uppföljning "Lilla islandsmodellen"'
+        composed = EmailMessage(policy=mimepolicy.BUILD)
+        composed["Subject"] = subject
+        composed["From"] = SENDER
+        composed["To"] = POLICE
+        composed["Message-ID"] = "<long-subject@gotland.example>"
+        composed.set_content("Hej!\n", charset="utf-8", cte="quoted-printable")
+        mailer.send(composed, [POLICE])
+        [raw] = arrived()
+        assert b"\r\n =?utf-8?" in raw.split(b"\r\n\r\n", 1)[0], "folded"
+        assert str(message_from_bytes(raw, policy=default_policy)["Subject"]) == subject
 
     def test_no_recipients_means_nothing_is_sent(self, transport):
         mailer, arrived = transport
