@@ -17,7 +17,7 @@ import re
 import traceback
 import unicodedata
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -44,6 +44,10 @@ _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _SPACES = re.compile(r"\s+")
 _SUBJECT_MAX = 150
 _SHORT_MAX = 60
+# Words a shortened text should not end on: "… till gymnasieelever och…" reads as a slip.
+_CONJUNCTIONS = {"och", "eller", "samt", "men", "att", "som", "en", "ett", "den", "det", "de"}
+_PREPOSITIONS = {"i", "på", "av", "för", "till", "från", "med", "mot", "om", "kring", "vid", "hos"}
+_DANGLING = frozenset(_CONJUNCTIONS | _PREPOSITIONS)
 
 
 # --- The objects composing works on -------------------------------------------------------
@@ -162,12 +166,29 @@ def header_text(text: str) -> str:
 
 
 def shorten(text: str, limit: int = _SHORT_MAX) -> str:
-    """Cut at a word boundary with '…', for subjects that must be read at a glance."""
+    """Cut at a word boundary with '…', for subjects that must be read at a glance.
+
+    The cut leaves no parenthesis open and no "och" or "till" hanging at the end, as long
+    as at least half of the room is still used.
+    """
     text = header_text(text).rstrip(".")
     if len(text) <= limit:
         return text
-    cut = text[: limit - 1].rsplit(" ", 1)[0].rstrip(",;:–- ")
+    cut = _trim_cut(text[: limit - 1].rsplit(" ", 1)[0])
+    opened = cut.rfind("(")
+    if opened > cut.rfind(")") and opened >= limit // 2:
+        cut = _trim_cut(cut[:opened])
+    words = cut.split(" ")
+    while len(words) > 1 and words[-1].casefold() in _DANGLING:
+        shorter = _trim_cut(" ".join(words[:-1]))
+        if len(shorter) < limit // 2:
+            break
+        cut, words = shorter, shorter.split(" ")
     return f"{cut}…"
+
+
+def _trim_cut(text: str) -> str:
+    return text.rstrip(",;:.–- ")
 
 
 def swedish_date(day: date) -> str:
@@ -200,11 +221,10 @@ def swedish_list(items: Sequence[str]) -> str:
     return f"{', '.join(items[:-1])} och {items[-1]}"
 
 
-def _window(milestone: Milestone) -> str:
-    """The milestone's window when it is more than its due day, e.g. '1 mars – 31 maj 2024'."""
-    start, end = milestone.start, milestone.end
-    if start is None or start == end:
-        return ""
+def swedish_period(start: date, end: date) -> str:
+    """'1–31 mars 2024', '1 mars – 31 maj 2024', '30 december 2024 – 26 januari 2025'."""
+    if start == end:
+        return swedish_date(end)
     if (start.year, start.month) == (end.year, end.month):
         return f"{start.day}–{swedish_date(end)}"
     if start.year == end.year:
@@ -212,6 +232,30 @@ def _window(milestone: Milestone) -> str:
     else:
         first = swedish_date(start)
     return f"{first} – {swedish_date(end)}"
+
+
+def _window(milestone: Milestone) -> str:
+    """The milestone's window when it is more than its due day, e.g. '1 mars – 31 maj 2024'."""
+    start, end = milestone.start, milestone.end
+    if start is None or start == end:
+        return ""
+    return swedish_period(start, end)
+
+
+def topic(label: str, measure: str) -> str:
+    """The action's text without the milestone's label at its start.
+
+    Subjects and headings put the label first ("Uppföljning om 7 dagar"); when the action's
+    text begins with the same word ('Uppföljning "Lilla islandsmodellen"') it would be said
+    twice. Empty when the text is nothing but the label.
+    """
+    measure = measure.strip()
+    label = label.strip()
+    head = measure[: len(label)]
+    rest = measure[len(label) :]
+    if not label or head.casefold() != label.casefold() or rest[:1].isalnum():
+        return measure
+    return rest.lstrip(" :,;.–-").strip()
 
 
 # --- What the templates see ---------------------------------------------------------------
@@ -231,6 +275,8 @@ class MilestoneView:
     label: str
     measure: str
     measure_short: str
+    topic: str
+    topic_short: str
     cause: str
     goal: str
     problem: str
@@ -255,11 +301,15 @@ class MilestoneView:
 def milestone_view(planned: PlannedMilestone, today: date) -> MilestoneView:
     action, milestone = planned.action, planned.milestone
     names = tuple(o.name for o in planned.organisations)
+    label = milestone.label or "Delmål"
+    rest = topic(label, action.measure)
     return MilestoneView(
         key=planned.key,
-        label=milestone.label or "Delmål",
+        label=label,
         measure=action.measure.strip(),
         measure_short=shorten(action.measure),
+        topic=rest,
+        topic_short=shorten(rest) if rest else "",
         cause=action.cause.strip(),
         goal=action.goal.strip(),
         problem=action.problem.strip(),
@@ -280,6 +330,100 @@ def milestone_view(planned: PlannedMilestone, today: date) -> MilestoneView:
         organisations_text=swedish_list(names) or "(ingen organisation angiven)",
         contacts=tuple(Contact(o.name, o.emails) for o in planned.organisations),
     )
+
+
+@dataclass(frozen=True)
+class ProblemView:
+    """One refused edit, for a coordinator who is not a programmer: where it is, in Swedish,
+    and the program's own (English, technical) message, to quote."""
+
+    where: str
+    explanation: str
+    message: str
+
+
+# "<file>: …" or "<file>:<line>: …", where <file> looks like a path; a message may wrap
+# the location of what it reports ("<folder>: templates: <file>:<line>: …").
+_LOCATION = re.compile(
+    r"(?:[a-z]+: )?(?P<file>[^\s:]+)(?::(?P<line>\d+))?: (?P<rest>.*)", re.DOTALL
+)
+_FILE_SUFFIXES = (".toml", ".txt", ".html", ".json", ".pem")
+_TOML_LINE = re.compile(r"\(at line (\d+), column \d+\)")
+_EXPLANATIONS = (
+    (
+        re.compile(r"not valid TOML"),
+        "Filen går inte att läsa. Ofta saknas ett citattecken, ett komma eller en parentes.",
+    ),
+    (
+        re.compile(r"unknown key"),
+        "Ett namn i filen är okänt för programmet. Kontrollera stavningen.",
+    ),
+    (
+        re.compile(r"Input should be"),
+        "Ett värde har fel form, till exempel text där det ska stå ett tal eller tvärtom.",
+    ),
+    (
+        re.compile(r"is undefined|has no attribute"),
+        "Mallen använder ett namn som inte finns.",
+    ),
+)
+
+
+def problem_views(problems: Sequence[str], settings: Settings) -> list[ProblemView]:
+    """Each problem with its location said in Swedish; lines without a location of their
+    own (a hint, a message's second line) belong to the problem before them."""
+    views: list[ProblemView] = []
+    for line in problems:
+        text = header_text(line)
+        if not text:
+            continue
+        view = _problem_view(text, settings)
+        if views and not view.where:
+            last = views[-1]
+            views[-1] = replace(last, message=f"{last.message}\n{text}")
+        else:
+            views.append(view)
+    return views
+
+
+def _location(text: str) -> re.Match[str] | None:
+    match = _LOCATION.fullmatch(text)
+    if match is None or not ("/" in match["file"] or match["file"].endswith(_FILE_SUFFIXES)):
+        return None
+    return match
+
+
+def _problem_view(text: str, settings: Settings) -> ProblemView:
+    match = _location(text)
+    if match is None:
+        return ProblemView("", _explanation(text), text)
+    path, line, rest = match["file"], match["line"], match["rest"]
+    # The outermost location may be a folder; the file named inside it says more.
+    while (inner := _location(rest)) is not None:
+        path, line, rest = inner["file"], inner["line"], inner["rest"]
+    if line is None and (toml := _TOML_LINE.search(rest)) is not None:
+        line = toml[1]
+    where = f"{_file_kind(Path(path), settings)} {path}"
+    if line is not None:
+        where = f"{where}, rad {line}"
+    return ProblemView(where, _explanation(rest), rest)
+
+
+def _file_kind(path: Path, settings: Settings) -> str:
+    config = settings.source.name if settings.source else "config.toml"
+    if path.suffix in (".txt", ".html"):
+        return "Mallen"
+    if path.name == "organisations.toml":
+        return "Adresslistan"
+    if path.name == config:
+        return "Inställningsfilen"
+    if path.suffix == ".toml":
+        return "Planfilen"
+    return "Filen" if path.suffix else "Mappen"
+
+
+def _explanation(message: str) -> str:
+    return next((swedish for pattern, swedish in _EXPLANATIONS if pattern.search(message)), "")
 
 
 @dataclass(frozen=True)
@@ -450,7 +594,7 @@ class Composer:
         self, problems: Sequence[str], recipient: Any, now: datetime, settings: Settings
     ) -> dict[str, Any]:
         context = self._common(recipient, now, settings, planned=None)
-        context["problems"] = [header_text(text) for text in problems]
+        context["problems"] = problem_views(problems, settings)
         return context
 
     def _common(
@@ -473,6 +617,7 @@ class Composer:
         today = _local_date(now, settings)
         context = self._common(recipient, now, settings, planned=None)
         context.update(
+            period=swedish_period(data.start, data.end),
             period_start=swedish_date(data.start),
             period_end=swedish_date(data.end),
             upcoming=[milestone_view(p, today) for p in _by_due(data.upcoming)],
@@ -512,7 +657,9 @@ class Composer:
         message["From"] = _mailbox(settings.mail.from_name, settings.mail.from_address)
         message["To"] = _to_address(recipient, settings)
         message["Reply-To"] = _reply_to(settings)
-        message["Date"] = format_datetime(now)
+        # Local time whatever zone the caller's clock gives: readers compare it with the
+        # dates in the text, and every message of one kind should look the same.
+        message["Date"] = format_datetime(now.astimezone(_zone(settings)))
         message["Message-ID"] = message_id(key, recipient_identity(recipient), settings)
         # RFC 3834: an automatic message; no auto-replies, no out-of-office loops.
         message["Auto-Submitted"] = "auto-generated"
@@ -649,8 +796,12 @@ def _template_line(error: Exception, path: Path) -> int | None:
     return line
 
 
+def _zone(settings: Settings) -> ZoneInfo:
+    return ZoneInfo(settings.reminders.timezone)
+
+
 def _local_date(now: datetime, settings: Settings) -> date:
-    return now.astimezone(ZoneInfo(settings.reminders.timezone)).date()
+    return now.astimezone(_zone(settings)).date()
 
 
 def _by_due(items: Sequence[PlannedMilestone]) -> list[PlannedMilestone]:

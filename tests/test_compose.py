@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from email import message_from_bytes
@@ -29,6 +30,7 @@ from notifier.compose import (
     shorten,
     swedish_date,
     swedish_list,
+    swedish_period,
 )
 from notifier.config import CoordinatorSettings, FeedSettings, MailSettings, Settings
 from notifier.errors import UserError
@@ -266,7 +268,7 @@ def test_with_secret_feed_tokens_the_email_sends_people_to_the_coordinator_for_t
     secret = settings.model_copy(update={"feeds": FeedSettings(tokens=True)})
     message = composer.reminder(reminder(), POLICE_RECIPIENT, NOW, secret)
     assert_email_lacks(message, "/calendar")
-    assert_email_contains(message, "får du av Samordnare brottsförebyggande arbete")
+    assert_email_contains(message, "Adressen får du av samordnaren.")
 
 
 def test_an_organisation_without_address_reaches_the_coordinator_with_a_note_saying_so(
@@ -437,7 +439,7 @@ def test_the_digest_lists_upcoming_overdue_unreadable_and_failed(composer, setti
     received = assert_valid_email(message)
     assert received.get_content_type() == "multipart/alternative"  # nothing to attach
     assert str(received["Subject"]) == (
-        "Veckoöversikt 24 juni 2024 – 21 juli 2024: 2 kommande, 1 passerade, 1 ej skickade"
+        "Veckoöversikt 24 juni – 21 juli 2024: 2 kommande, 1 passerat, 1 ej skickat"
     )
     for fragment in (
         "Kommande delmål (2)",
@@ -601,3 +603,281 @@ def test_wire_bytes_are_those_of_the_standard_smtp_policy(composer, settings):
         message = composer.reminder(reminder(), recipient, NOW, settings)
         assert message_bytes(message) == message.as_bytes(policy=policy.SMTP)
         assert str(message["From"]).startswith("Åtgärdsplanen – påminnelser")
+
+
+# --- every message: local time, wording a recipient reads ----------------------------------
+
+
+def visible(markup: str) -> str:
+    """The HTML part's words as a reader sees them, on one line."""
+    words = " ".join(unescape(re.sub(r"<[^>]+>", " ", markup)).split())
+    return re.sub(r"\( ", "(", re.sub(r" (?=[.,:;)])", "", words))
+
+
+def sentences(text: str) -> list[str]:
+    """The prose of a text part, sentence by sentence: no table rows, lists, headings or
+    quoted program output."""
+    lines = []
+    for line in text.replace("\r\n", "\n").split("\n"):
+        listed = re.match(r"\S[^:]*:\s{2,}|\s*- |\s{2,}\S|--$", line)
+        lines.append("" if listed or line.rstrip().endswith(":") else line.strip())
+    prose = []
+    for paragraph in re.split(r"\n{2,}", "\n".join(lines)):
+        prose.extend(re.split(r"(?<=[.!?])\s+", " ".join(paragraph.split())))
+    return [sentence for sentence in prose if sentence.endswith((".", "!", "?"))]
+
+
+def _words(text: str) -> str:
+    return " ".join(re.sub(r"[.,:;!?()]", " ", text).split())
+
+
+def _every_kind(composer, settings, now, item=None, recipient=POLICE_RECIPIENT):
+    item = item or planned()
+    data = DigestData(
+        date(2024, 6, 24),
+        date(2024, 7, 21),
+        upcoming=[item],
+        overdue=[item],
+        unreadable=["gotland-2024, åtgärd 'x': \"Löpande\""],
+        unreachable=["Hamnen: saknas i adresslistan"],
+        failed=[Failure("polisen@gotland.example", "k", "550 No such user")],
+    )
+    return {
+        "reminder": composer.reminder(reminder(item), recipient, now, settings),
+        "due": composer.due_notice(item, recipient, now, settings),
+        "changed": composer.changed(item, DUE - timedelta(days=3), recipient, now, settings),
+        "digest": composer.digest(data, recipient, now, settings),
+        "problem": composer.problem(["config.toml: smtp.port: bad"], recipient, now, settings),
+    }
+
+
+@pytest.mark.parametrize(
+    "zone",
+    [ZoneInfo("UTC"), ZoneInfo("America/New_York"), ZoneInfo("Pacific/Kiritimati")],
+    ids=str,
+)
+def test_every_message_is_dated_in_local_time_whatever_zone_the_clock_gives(
+    composer, settings, zone
+):
+    moment = NOW.astimezone(zone)
+    for kind, message in _every_kind(composer, settings, moment).items():
+        date_header = parsed(message)["Date"]
+        assert date_header == "Sun, 23 Jun 2024 08:00:00 +0200", kind
+        assert date_header.datetime == NOW
+
+
+def test_a_winter_message_is_dated_in_winter_time(composer, settings):
+    january = datetime(2024, 1, 15, 7, 0, tzinfo=ZoneInfo("UTC"))
+    message = composer.problem(["x"], POLICE_RECIPIENT, january, settings)
+    assert parsed(message)["Date"] == "Mon, 15 Jan 2024 08:00:00 +0100"
+
+
+def test_replies_reach_the_coordinator_without_using_the_role_as_a_name_mid_sentence(
+    composer, settings
+):
+    for name in ("Samordnare brottsförebyggande arbete", "Åsa Öberg"):
+        named = settings.model_copy(
+            update={"coordinator": CoordinatorSettings(name=name, email="asa@gotland.example")}
+        )
+        for kind in ("reminder", "changed"):
+            message = _every_kind(composer, named, NOW)[kind]
+            text, html = parts(message)
+            assert_email_contains(message, "Har du frågor? Svara på det här meddelandet.")
+            # The name signs the message and is said nowhere else.
+            assert text.count(name) == 1, kind
+            assert f"Vänliga hälsningar\n{name}" in text.replace("\r\n", "\n"), kind
+            assert visible(html).count(name) == 1, kind
+
+
+def test_no_message_mixes_mejl_with_e_post(composer, settings):
+    for kind, message in _every_kind(composer, settings, NOW, recipient=COORDINATOR).items():
+        text, html = parts(message)
+        assert "mejl" not in (text + html).lower(), kind
+
+
+@pytest.mark.parametrize("kind", ["reminder", "due", "changed", "digest", "problem"])
+def test_text_and_html_say_the_same_sentences(composer, settings, kind):
+    message = _every_kind(composer, settings, NOW, recipient=COORDINATOR)[kind]
+    text, markup = parts(message)
+    # Word for word; a heading in HTML may be "label: date." in text.
+    html = _words(visible(markup))
+    said = sentences(text)
+    assert said
+    for sentence in said:
+        assert _words(sentence) in html, sentence
+
+
+def test_the_digest_names_who_is_reached_only_through_the_coordinator(composer, settings):
+    data = DigestData(
+        date(2024, 6, 24), date(2024, 7, 21), unreachable=["Hamnen: saknas i adresslistan"]
+    )
+    message = composer.digest(data, COORDINATOR, NOW, settings)
+    assert_email_contains(message, "Nås bara via dig (1)")
+    assert_email_contains(message, "Hamnen: saknas i adresslistan")
+
+
+@pytest.mark.parametrize(
+    ("upcoming", "overdue", "failed", "counts"),
+    [
+        (0, 0, 0, "0 kommande, 0 passerade"),
+        (1, 1, 1, "1 kommande, 1 passerat, 1 ej skickat"),
+        (2, 2, 2, "2 kommande, 2 passerade, 2 ej skickade"),
+    ],
+)
+def test_the_digest_subject_agrees_in_number(composer, settings, upcoming, overdue, failed, counts):
+    data = DigestData(
+        date(2024, 12, 30),
+        date(2025, 1, 26),
+        upcoming=[planned()] * upcoming,
+        overdue=[planned()] * overdue,
+        failed=[Failure("a@gotland.example", "k", "550")] * failed,
+    )
+    message = composer.digest(data, COORDINATOR, NOW, settings)
+    assert (
+        str(parsed(message)["Subject"])
+        == f"Veckoöversikt 30 december 2024 – 26 januari 2025: {counts}"
+    )
+
+
+def test_a_due_notice_says_the_date_has_passed(composer, settings):
+    message = composer.due_notice(planned(), COORDINATOR, NOW + timedelta(days=9), settings)
+    text, html = parts(message)
+    said = "passerade för 2 dagar sedan, söndag 30 juni 2024."
+    assert said in text and said in visible(html)
+
+
+# --- a label the action's text repeats is said once ------------------------------------------
+
+FOLLOW_UP = replace(
+    ACTION, measure='Uppföljning "Lilla islandsmodellen"', when="Uppföljning december 2024"
+)
+
+
+def test_a_label_that_begins_the_action_text_is_said_once_in_every_kind(composer, settings):
+    item = planned(action=FOLLOW_UP, label="Uppföljning", tentative=False)
+    subjects = {}
+    for kind, message in _every_kind(composer, settings, NOW, item).items():
+        if kind == "problem":
+            continue
+        text, html = parts(message)
+        subjects[kind] = subject = str(parsed(message)["Subject"])
+        for where in (subject, text, unescape(html)):
+            assert not re.search(r"Uppföljning\W+Uppföljning", where), (kind, where)
+        if kind != "digest":
+            assert '"Lilla islandsmodellen"' in subject, kind
+    assert subjects["reminder"] == 'Påminnelse: Uppföljning om 7 dagar – "Lilla islandsmodellen"'
+    assert subjects["due"] == 'Att följa upp: Uppföljning 30 juni 2024 – "Lilla islandsmodellen"'
+    # The details keep the action's text whole.
+    assert_email_contains(
+        _every_kind(composer, settings, NOW, item)["reminder"],
+        'Uppföljning "Lilla islandsmodellen"',
+    )
+
+
+def test_an_action_text_that_is_only_the_label_leaves_no_dangling_dash(composer, settings):
+    item = planned(action=replace(ACTION, measure="Utbildning."), label="Utbildning")
+    message = composer.reminder(reminder(item), POLICE_RECIPIENT, NOW, settings)
+    assert str(parsed(message)["Subject"]) == "Påminnelse: Utbildning om 7 dagar (preliminärt)"
+
+
+def test_a_label_that_is_only_the_start_of_a_word_is_kept(composer, settings):
+    item = planned(action=replace(ACTION, measure="Klartecken från polisen"), label="Klart")
+    message = composer.reminder(reminder(item), POLICE_RECIPIENT, NOW, settings)
+    subject = str(parsed(message)["Subject"])
+    assert subject.endswith("Klart om 7 dagar (preliminärt) – Klartecken från polisen")
+
+
+# --- the problem notice ----------------------------------------------------------------------
+
+PROBLEMS = [
+    "/srv/notifier/plan/gotland-2025.toml: not valid TOML: Invalid value (at line 12, column 6)",
+    "/srv/notifier/plan/gotland-2024.toml:37: action[1].när: Input should be a valid string",
+    "/srv/notifier/config.toml: digest.weekdy: unknown key; check its spelling (got 'monday')",
+    "/srv/notifier/templates/due.txt:29: 'labl' is undefined (no such variable or attribute)",
+    "Fix the templates; nothing is sent until they load.",
+]
+
+
+def test_a_problem_notice_says_where_in_swedish_and_quotes_the_programs_message(composer, settings):
+    message = composer.problem(PROBLEMS, COORDINATOR, NOW, settings)
+    assert_valid_email(message)
+    for fragment in (
+        "Planfilen /srv/notifier/plan/gotland-2025.toml, rad 12",
+        "Filen går inte att läsa.",
+        "Planfilen /srv/notifier/plan/gotland-2024.toml, rad 37",
+        "Inställningsfilen /srv/notifier/config.toml",
+        "Kontrollera stavningen.",
+        "Mallen /srv/notifier/templates/due.txt, rad 29",
+        "Felmeddelandet från programmet:",
+        "notifier validate",
+    ):
+        assert_email_contains(message, fragment)
+    text, html = parts(message)
+    text = text.replace("\r\n", "\n")
+    assert text.count("Felmeddelandet från programmet:") == 4
+    # The program's own words are quoted as they are: indented in text, <pre> in HTML.
+    assert "\n      not valid TOML: Invalid value (at line 12, column 6)\n" in text
+    assert "\n      action[1].när: Input should be a valid string\n" in text
+    assert "\n      Fix the templates; nothing is sent until they load.\n" in text
+    html = html.replace("\r\n", "\n")
+    quoted = [unescape(q) for q in re.findall(r"<pre[^>]*>(.*?)</pre>", html, re.DOTALL)]
+    assert quoted == [
+        "not valid TOML: Invalid value (at line 12, column 6)",
+        "action[1].när: Input should be a valid string",
+        "digest.weekdy: unknown key; check its spelling (got 'monday')",
+        "'labl' is undefined (no such variable or attribute)\n"
+        "Fix the templates; nothing is sent until they load.",
+    ]
+
+
+def test_a_problem_without_a_file_is_still_quoted(composer, settings):
+    problem = "unexpected error while loading: ValueError: boom"
+    message = composer.problem([problem], COORDINATOR, NOW, settings)
+    assert_email_contains(message, "Fel (programmet anger ingen fil)")
+    assert_email_contains(message, problem)
+
+
+def test_a_file_named_inside_a_folder_message_is_the_one_pointed_to(composer, settings):
+    problem = "/srv/t: templates: /srv/t/reminder.html:4: unexpected '}'"
+    message = composer.problem([problem], COORDINATOR, NOW, settings)
+    assert_email_contains(message, "Mallen /srv/t/reminder.html, rad 4")
+    assert_email_contains(message, "unexpected '}'")
+
+
+# --- shortened texts --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "short"),
+    [
+        (
+            "Skapa plattform för strukturerad samverkan. (Projekt: Södra Gotland samverkar)",
+            "Skapa plattform för strukturerad samverkan…",
+        ),
+        (
+            "Kunskapshöjande föreläsning till gymnasieelever och allmänheten.",
+            "Kunskapshöjande föreläsning till gymnasieelever…",
+        ),
+        (
+            "Informationskampanj till skolelever (Delbart)",
+            "Informationskampanj till skolelever (Delbart)",
+        ),
+    ],
+)
+def test_a_shortened_action_text_leaves_no_open_parenthesis_or_hanging_och(text, short):
+    assert shorten(text) == short
+
+
+def test_periods_are_written_the_swedish_way():
+    assert swedish_period(date(2024, 3, 4), date(2024, 3, 31)) == "4–31 mars 2024"
+    assert swedish_period(date(2024, 3, 11), date(2024, 4, 7)) == "11 mars – 7 april 2024"
+    assert swedish_period(date(2024, 12, 30), date(2025, 1, 26)) == (
+        "30 december 2024 – 26 januari 2025"
+    )
+
+
+def test_a_huge_problem_line_is_composed_in_linear_time(composer, settings):
+    started = time.perf_counter()
+    for line in ("/" * 50_000, "a/: " * 20_000, "x.toml:" * 10_000):
+        composer.problem([line], COORDINATOR, NOW, settings)
+    assert time.perf_counter() - started < 5
