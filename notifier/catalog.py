@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from notifier.deadlines import read_when
@@ -23,7 +23,7 @@ from notifier.model import (
     Problem,
     Reading,
 )
-from notifier.plan import DIRECTORY_FILE, PlanFile, load_plan, plan_paths
+from notifier.plan import DIRECTORY_FILE, PlanFile, RefusedAction, load_plan, plan_paths
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,10 @@ class Catalog:
     milestones: tuple[PlannedMilestone, ...] = ()
     actions: tuple[ActionView, ...] = ()
     problems: list[Problem] = field(default_factory=list)
+    # Actions left out of their plan because of errors (their problems say which), and the
+    # 'plan-id/action-id' of those among them kept as they last loaded.
+    refused: tuple[tuple[Plan, RefusedAction], ...] = ()
+    kept: tuple[str, ...] = ()
 
     @property
     def organisations(self) -> tuple[Organisation, ...]:
@@ -62,6 +66,8 @@ def build_catalog(plan_files: list[PlanFile], directory: Directory) -> Catalog:
     views: list[ActionView] = []
     without_address: dict[str, Location] = {}
     seen_plans: dict[str, Path | None] = {}
+    refused: list[tuple[Plan, RefusedAction]] = []
+    kept: list[str] = []
     for plan_file in plan_files:
         plan = plan_file.plan
         if plan.id in seen_plans:
@@ -77,6 +83,8 @@ def build_catalog(plan_files: list[PlanFile], directory: Directory) -> Catalog:
         seen_plans[plan.id] = plan.source
         plans.append(plan)
         problems.extend(plan_file.problems)
+        refused.extend((plan, action) for action in plan_file.refused)
+        kept.extend(f"{plan.id}/{action_id}" for action_id in plan_file.kept)
         for number, action in enumerate(plan.actions, start=1):
             where = f"action {number} ('{action.id}')"
             location = action.when_location or action.location or Location(Path("?"))
@@ -93,8 +101,8 @@ def build_catalog(plan_files: list[PlanFile], directory: Directory) -> Catalog:
                         location,
                         f"{where}, field när",
                         f"'{action.when}': {reason}",
-                        "Write it as e.g. 'Klart juni 2024', or give the milestones explicitly "
-                        "under [[action.milestone]] (label, due).",
+                        f"Write it as e.g. 'Klart juni {plan.year}', or give the milestones "
+                        "explicitly under [[action.milestone]] (label, due).",
                     )
                 )
             resolution = directory.resolve(action.who)
@@ -145,7 +153,51 @@ def build_catalog(plan_files: list[PlanFile], directory: Directory) -> Catalog:
                 kind="directory",
             )
         )
-    return Catalog(tuple(plans), directory, tuple(milestones), tuple(views), problems)
+    return Catalog(
+        tuple(plans),
+        directory,
+        tuple(milestones),
+        tuple(views),
+        problems,
+        tuple(refused),
+        tuple(kept),
+    )
+
+
+def keep_last_good(plan_file: PlanFile, previous: Catalog) -> PlanFile:
+    """Put each refused action of the file back as it was in ``previous``, with the
+    milestones it had there, so that one broken action neither loses its reminders nor holds
+    up the edits of the others. An action ``previous`` lacks stays out: it never loaded."""
+    old_plan = previous.plan(plan_file.plan.id)
+    if old_plan is None or not plan_file.refused:
+        return plan_file
+    old_actions = {action.id: action for action in old_plan.actions}
+    actions = list(plan_file.plan.actions)
+    loaded = {action.id for action in actions}
+    kept: list[str] = []
+    # From the last: inserting one never moves the place of those before it.
+    for refused in reversed(plan_file.refused):
+        old = old_actions.get(refused.id) if refused.id else None
+        if old is None or old.id in loaded:
+            continue
+        actions.insert(refused.position, _as_it_was(old, refused, previous, old_plan))
+        kept.insert(0, old.id)
+    plan = replace(plan_file.plan, actions=tuple(actions))
+    return replace(plan_file, plan=plan, kept=kept)
+
+
+def _as_it_was(old: Action, refused: RefusedAction, previous: Catalog, plan: Plan) -> Action:
+    # Its milestones are fixed as they were read then: a plan year changed in the same edit
+    # must not move the dates of an action whose new text was not accepted.
+    had = tuple(
+        m.milestone for m in previous.milestones if m.plan is plan and m.action.id == old.id
+    )
+    return replace(
+        old,
+        explicit_milestones=had,
+        location=refused.location,
+        when_location=refused.location,
+    )
 
 
 def milestone_slots(milestones: Sequence[Milestone]) -> list[str]:
@@ -176,8 +228,12 @@ def milestone_slots(milestones: Sequence[Milestone]) -> list[str]:
     return slots
 
 
-def load_catalog(folder: Path) -> Catalog:
-    """Read every plan in the folder and the directory; a broken file becomes a problem."""
+def load_catalog(folder: Path, previous: Catalog | None = None) -> Catalog:
+    """Read every plan in the folder and the directory; a broken file becomes a problem.
+
+    With ``previous`` (the running service's last good catalog), a refused action keeps the
+    version it had there (``keep_last_good``).
+    """
     directory_problems: list[Problem] = []
     try:
         directory = load_directory(folder / DIRECTORY_FILE)
@@ -200,6 +256,8 @@ def load_catalog(folder: Path) -> Catalog:
                 "Import one with: notifier import PLAN.txt",
             )
         )
+    if previous is not None:
+        plan_files = [keep_last_good(plan_file, previous) for plan_file in plan_files]
     catalog = build_catalog(plan_files, directory)
     catalog.problems[:0] = directory_problems + file_problems
     return catalog

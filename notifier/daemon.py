@@ -70,6 +70,33 @@ def milestone_changes(old: Catalog, new: Catalog) -> list[str]:
     return lines
 
 
+def refused_action_lines(catalog: Catalog) -> list[str]:
+    """What became of each action refused in its file: kept as it last loaded, or left out."""
+    kept = set(catalog.kept)
+    lines = []
+    for plan, refused in catalog.refused:
+        key = f"{plan.id}/{refused.id}"
+        if key in kept:
+            count = sum(1 for m in catalog.milestones if m.key.startswith(f"{key}/"))
+            lines.append(
+                f"action {key} was not accepted: it keeps the {count} milestone(s) it last "
+                "loaded with until it is fixed; the other actions follow the edit"
+            )
+        elif refused.id is None:
+            lines.append(
+                f"{refused} of {plan.id} was not accepted and left out: without a readable id "
+                "it cannot be matched with a version that loaded, so nothing is sent for it "
+                "until it is fixed; the other actions load"
+            )
+        else:
+            lines.append(
+                f"action {key} was not accepted and left out: no good version of it has loaded "
+                "since the service started, so nothing is sent for it until it is fixed; the "
+                "other actions load"
+            )
+    return lines
+
+
 class Daemon:
     def __init__(
         self,
@@ -265,7 +292,7 @@ class Daemon:
         """Load everything again; swap it in only if it is fit, else keep the last good state."""
         self.systemd.reloading(time.monotonic_ns() // 1000)
         try:
-            new = load_state(self.config)
+            new = load_state(self.config, self.state)
             if new.blocking:
                 return self._refuse("\n".join(str(p) for p in new.blocking))
             # Feeds first: an edit they cannot be built from is refused like any other.
@@ -380,6 +407,16 @@ class Daemon:
         self.metrics.plan_problems.set(len(catalog.problems))
         for problem in catalog.problems:
             logger.warning("plan problem: %s", problem)
+        self._note_refused_actions(state)
+
+    def _note_refused_actions(self, state: LoadedState) -> None:
+        """A refused action does not stop its plan loading, but the coordinator must hear of
+        it as of any refused edit: until it is fixed its own edits are not followed."""
+        outcomes = refused_action_lines(state.catalog)
+        for line in outcomes:
+            logger.warning("%s", line)
+        if outcomes:
+            self._tell_coordinator([str(p) for p in state.refused_actions] + outcomes)
 
     def _status(self) -> str:
         wake = self.health.next_wake

@@ -88,7 +88,7 @@ def _read(text: str, plan_year: int) -> tuple[Milestone, ...]:
     if not tokens:
         raise _Unreadable("The text is empty: it names no time")
     _refuse_placeholders(normal)
-    grammar = _Grammar(normal, tokens)
+    grammar = _Grammar(normal, tokens, plan_year)
     grammar.refuse_untimed()
     items = grammar.items()
     if not items:  # only separators: ",", "och"
@@ -464,9 +464,10 @@ class _Grammar:
     consumed). They raise ``_Unreadable`` only when the construct is clearly there but wrong
     ("32 mars", "vecka 54"), so such text is never read as a label instead."""
 
-    def __init__(self, text: str, tokens: list[_Token]) -> None:
+    def __init__(self, text: str, tokens: list[_Token], plan_year: int) -> None:
         self.text = text
         self.tokens = tokens
+        self.plan_year = plan_year  # only for examples in reasons: the coordinator's own year
 
     # -- token access
 
@@ -828,9 +829,10 @@ class _Grammar:
             # "2024 / 2025", "mars-2025", "HT-2024": a year written where a range was expected;
             # which of the two readings is meant cannot be told.
             fragment = _quote(self.text, left.start, right.end)
+            year = self.plan_year
             raise _Unreadable(
                 f"'{fragment}' is ambiguous: give the year beside each time "
-                "(e.g. 'mars 2025', 'mars 2024–mars 2025')"
+                f"(e.g. 'mars {year}', 'mars {year}–mars {year + 1}')"
             )
         return right, pair, approximate, end
 
@@ -936,9 +938,10 @@ class _Grammar:
             unit = self._date(i, i + 3, None, int(second.text), int(first.text))
             return self._with_year(unit, i + 3)
         if len(first.text) == 4 and len(second.text) in (2, 4):
+            pair = f"{self.plan_year}/{self.plan_year + 1}"
             raise _Unreadable(
                 f"'{self._quote(i, i + 3)}' names two years but not which time "
-                "in them (e.g. 'årsskiftet 2024/2025', 'vintern 2024/2025')"
+                f"in them (e.g. 'årsskiftet {pair}', 'vintern {pair}')"
             )
         return None
 
@@ -1185,7 +1188,8 @@ class _Grammar:
         unit, end = self._with_year(_Unit("period", token.start, token.end, *_SCHOOL_YEAR), i + 1)
         if unit.end_year is None:
             raise _Unreadable(
-                f"'{self._quote(i, end)}' needs both its years, e.g. '{token.text} 2024/2025'"
+                f"'{self._quote(i, end)}' needs both its years, "
+                f"e.g. '{token.text} {self.plan_year}/{self.plan_year + 1}'"
             )
         return unit, end
 

@@ -8,8 +8,11 @@ quoted, as TOML 1.0 requires. Errors name the file, the line and the field.
 
 from __future__ import annotations
 
+import difflib
 import re
 import tomllib
+import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -31,7 +34,8 @@ def is_valid_id(value: str) -> bool:
     """Plan and action ids: they end up in URLs, file names and calendar UIDs."""
     return bool(_ID.match(value))
 
-HEADER = """\
+
+_HEADER = """\
 # Plan för notifier. Varje [[action]] är en rad i planens tabell.
 # Kolumnerna heter som i planen: orsak, "mål", "åtgärd", vem, "när" (nycklar med å, ä, ö
 # skrivs inom citattecken). "när" skrivs som i planen; notifier läser ut datumen.
@@ -39,10 +43,15 @@ HEADER = """\
 # Går "när" inte att läsa, ange delmålen själv:
 #   [[action.milestone]]
 #   label = "Klart"
-#   due = 2024-06-30
-#   start = 2024-06-01      # valfritt
+#   due = {year}-06-30
+#   start = {year}-06-01      # valfritt
 #   tentative = false       # valfritt
 """
+
+
+def header(year: int) -> str:
+    """The comment that opens a plan file; its example dates lie in the plan's own year."""
+    return _HEADER.format(year=year)
 
 
 class _Strict(BaseModel):
@@ -50,10 +59,11 @@ class _Strict(BaseModel):
 
 
 class MilestoneData(_Strict):
+    # In the order error messages list the keys: the two a coordinator always writes first.
     label: str | None = None
+    due: date
     start: date | None = None
     end: date | None = None
-    due: date
     tentative: bool = False
 
     @field_validator("start", "end", "due")
@@ -103,7 +113,9 @@ class PlanData(_Strict):
     intro: str = ""
     leads: list[str] | None = None
     headings: dict[str, str] = {}
-    action: list[ActionData] = []
+    # Each action is validated on its own (``_action``), so that one broken action is
+    # reported and left out while the rest of the plan loads.
+    action: list[Any] = []
 
     @field_validator("id")
     @classmethod
@@ -123,21 +135,45 @@ class PlanData(_Strict):
         return check_zone(zone)
 
 
+@dataclass(frozen=True)
+class RefusedAction:
+    """An [[action]] left out because it has errors (they are among the file's problems).
+
+    ``id`` is None when the id itself cannot be read: such an action cannot be matched with
+    an earlier version of itself. ``position`` is its place among the actions that loaded,
+    so that an earlier version can be put back where it stands in the file.
+    """
+
+    id: str | None
+    number: int  # the action's number in the file, counting from 1, as problems name it
+    position: int
+    location: Location
+
+    def __str__(self) -> str:
+        name = f"action {self.number} ('{self.id}')" if self.id else f"action {self.number}"
+        return f"{name} at {self.location}"
+
+
 @dataclass
 class PlanFile:
     """A plan as loaded, with the problems found that do not stop it from loading."""
 
     plan: Plan
     problems: list[Problem] = field(default_factory=list)
+    refused: list[RefusedAction] = field(default_factory=list)
+    # Ids of refused actions put back as they last loaded (``catalog.keep_last_good``).
+    kept: list[str] = field(default_factory=list)
 
 
 @dataclass
 class _Lines:
-    """Line numbers of keys: top-level, and per [[action]] table in order."""
+    """Line numbers of keys: top-level, per [[action]] table and per [[action.milestone]]
+    table, in order. A table's own header line is under the key "[[action]]" or
+    "[[action.milestone]]"."""
 
     top: dict[str, int] = field(default_factory=dict)
     actions: list[dict[str, int]] = field(default_factory=list)
-    milestones: list[list[int]] = field(default_factory=list)
+    milestones: list[list[dict[str, int]]] = field(default_factory=list)
 
     def of(self, loc: tuple[Any, ...]) -> int | None:
         if loc and loc[0] == "action" and len(loc) > 1 and isinstance(loc[1], int):
@@ -145,8 +181,12 @@ class _Lines:
                 return None
             keys = self.actions[loc[1]]
             if len(loc) > 3 and loc[2] == "milestone" and isinstance(loc[3], int):
-                starts = self.milestones[loc[1]]
-                return starts[loc[3]] if loc[3] < len(starts) else keys.get("[[action]]")
+                tables = self.milestones[loc[1]]
+                if loc[3] >= len(tables):  # written inline: milestone = [{...}]
+                    return keys.get("milestone") or keys.get("[[action]]")
+                table = tables[loc[3]]
+                key = str(loc[4]) if len(loc) > 4 else ""
+                return table.get(key) or table.get("[[action.milestone]]")
             return keys.get(str(loc[2])) if len(loc) > 2 else keys.get("[[action]]")
         return self.top.get(str(loc[0])) if loc else None
 
@@ -169,7 +209,7 @@ def _locate(text: str) -> _Lines:
             lines.milestones.append([])
             table = "action"
         elif stripped == "[[action.milestone]]" and lines.actions:
-            lines.milestones[-1].append(number)
+            lines.milestones[-1].append({"[[action.milestone]]": number})
             table = "milestone"
         elif stripped.startswith("["):
             table = "other"
@@ -182,6 +222,8 @@ def _locate(text: str) -> _Lines:
                     lines.top.setdefault(key, number)
                 elif table == "action":
                     lines.actions[-1].setdefault(key, number)
+                elif table == "milestone":
+                    lines.milestones[-1][-1].setdefault(key, number)
         for quote in ('"""', "'''"):
             if line.count(quote) % 2 == 1:
                 open_quote = quote
@@ -190,27 +232,219 @@ def _locate(text: str) -> _Lines:
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:
-    parts = []
+    parts: list[str] = []
     for part in loc:
         if isinstance(part, int):
-            parts[-1] = f"{parts[-1]}[{part + 1}]" if parts else str(part + 1)
+            parts[-1:] = [f"{parts[-1]}[{part + 1}]" if parts else str(part + 1)]
         else:
             parts.append(str(part))
     return ".".join(parts)
 
 
+# --- explaining validation errors -----------------------------------------------------------
+
+_TOP = "the plan (above the first [[action]])"
+_ACTION = "[[action]]"
+_MILESTONE = "[[action.milestone]]"
+
+# What a coordinator writes for a key by habit or in Swedish, and the keys meant, in the order
+# tried: the first one allowed in the table is suggested. Spelling slips are left to difflib.
+_MEANT: dict[str, tuple[str, ...]] = {
+    "datum": ("due", "date"),
+    "slutdatum": ("due", "end"),
+    "deadline": ("due",),
+    "senast": ("due",),
+    "klart": ("due",),
+    "slut": ("end",),
+    "startdatum": ("start",),
+    "borjan": ("start",),
+    "etikett": ("label",),
+    "namn": ("label",),
+    "rubrik": ("label", "title"),
+    "preliminart": ("tentative",),
+    "preliminar": ("tentative",),
+    "prel": ("tentative",),
+    "ansvarig": ("vem",),
+    "ansvariga": ("vem",),
+    "who": ("vem",),
+    "when": ("när",),
+    "tid": ("när",),
+    "cause": ("orsak",),
+    "goal": ("mål",),
+    "measure": ("åtgärd",),
+    "atgarder": ("åtgärd",),
+    "delmal": ("milestone",),
+    "milestones": ("milestone",),
+    "titel": ("title",),
+    "ar": ("year",),
+    "tidszon": ("timezone",),
+    "actions": ("action",),
+}
+
+
+def allowed_keys(model: type[BaseModel]) -> list[str]:
+    """The keys a table may have, as they are written in the file."""
+    return [info.alias or name for name, info in model.model_fields.items()]
+
+
+def _fold(key: str) -> str:
+    """'När?' -> 'nar': how a key is compared, so that a lost ring or dot still matches."""
+    decomposed = unicodedata.normalize("NFKD", key.strip().strip("?").casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def suggest_key(key: str, allowed: Sequence[str]) -> str | None:
+    """The allowed key that ``key`` most likely stands for, or None when none is close."""
+    folded = _fold(key)
+    for meant in _MEANT.get(folded, ()):
+        if meant in allowed:
+            return meant
+    by_fold = {_fold(name): name for name in allowed}
+    if folded in by_fold:
+        return by_fold[folded]
+    close = difflib.get_close_matches(folded, list(by_fold), n=1, cutoff=0.6)
+    return by_fold[close[0]] if close else None
+
+
+def _table_of(loc: tuple[Any, ...]) -> tuple[str, list[str]]:
+    """The table a validation error's location lies in, and the keys allowed there."""
+    if loc and loc[0] == "action" and len(loc) > 2:
+        loc = loc[2:]
+        if len(loc) > 2 and loc[0] == "milestone" and isinstance(loc[1], int):
+            return _MILESTONE, allowed_keys(MilestoneData)
+        return _ACTION, allowed_keys(ActionData)
+    return _TOP, allowed_keys(PlanData)
+
+
+def _example(key: str, year: int | None) -> str:
+    """A line that would do for a missing key, with dates in the plan's own year."""
+    when = year or "YYYY"
+    examples = {
+        "due": f"due = {when}-06-30",
+        "id": 'id = "krogar-mot-knark" (never change it once reminders have gone out)',
+        "åtgärd": '"åtgärd" = "…" (the action, as the plan words it)',
+        "vem": 'vem = "Polisen, Socialtjänsten"',
+        "title": 'title = "Åtgärdsplan …"',
+        "date": f"date = {when}-05-06 (the day the plan was adopted)",
+        "year": f"year = {when}",
+    }
+    return examples.get(key, f"{key} = …")
+
+
+def _explain(item: Any, loc: tuple[Any, ...], year: int | None) -> tuple[str, str]:
+    """A pydantic error as (message, what to do), in the words of the plan file."""
+    table, allowed = _table_of(loc)
+    key = str(loc[-1]) if loc else ""
+    kind = item["type"]
+    if kind == "extra_forbidden":
+        keys = ", ".join(_written(name) for name in allowed)
+        message = f"unknown key '{key}' in {table}; allowed: {keys}"
+        return message, _meant_hint(key, allowed)
+    if kind == "missing":
+        return f"'{key}' is missing in {table}", f"Add it, e.g. {_example(key, year)}."
+    if kind == "list_type" and loc == ("action",) and isinstance(item["input"], dict):
+        return "[action] is a single table", "Write [[action]] (two brackets) above each action."
+    if kind == "string_type":
+        return item["msg"], f'Write it as text in quotes: {_written(key)} = "…".'
+    if kind.startswith("date"):
+        when = year or "YYYY"
+        return item["msg"], f"Write a date as YYYY-MM-DD without quotes, e.g. {key} = {when}-06-30."
+    if kind.startswith("bool"):
+        return item["msg"], f"Write {key} = true or {key} = false."
+    return item["msg"], ""
+
+
+def _written(key: str) -> str:
+    """A key as the file must spell it: keys with å, ä or ö in quotes (TOML 1.0)."""
+    return key if key.isascii() else f'"{key}"'
+
+
+def _meant_hint(key: str, allowed: Sequence[str]) -> str:
+    meant = suggest_key(key, allowed)
+    if meant is None:
+        return "Rename it to one of these, or remove it."
+    if meant != _written(meant):
+        return f"Did you mean '{meant}'? Write it in quotes: {_written(meant)} = …"
+    return f"Did you mean '{meant}'?"
+
+
+def _redundant(items: list[Any], prefix: tuple[Any, ...] = ()) -> list[Any]:
+    """Leave out "'due' is missing" where the same table has a key that stands for due
+    ("datum"): one mistake, one message. ``prefix`` makes the items' locations whole."""
+    meant = set()
+    for item in items:
+        loc = (*prefix, *item["loc"])
+        if item["type"] == "extra_forbidden" and item["loc"]:
+            meant.add((loc[:-1], suggest_key(str(loc[-1]), _table_of(loc)[1])))
+    return [
+        item
+        for item in items
+        if item["type"] != "missing"
+        or ((*prefix, *item["loc"][:-1]), str(item["loc"][-1])) not in meant
+    ]
+
+
+def _plan_year(raw: Any) -> int | None:
+    """The plan's year for examples in hints, from ``year`` or else ``date``, if usable."""
+    if not isinstance(raw, dict):
+        return None
+    year = raw.get("year")
+    if not isinstance(year, int) and isinstance(raw.get("date"), date):
+        year = raw["date"].year
+    return year if isinstance(year, int) and 1900 <= year <= 2200 else None
+
+
+_YEAR_LINE = re.compile(r"^\s*year\s*=\s*(\d{4})\s*(?:#.*)?$", re.MULTILINE)
+
+
+def _quotes_hint(text: str) -> str:
+    """For a file TOML cannot read: the example uses the plan's year when one can be seen."""
+    found = _YEAR_LINE.search(text)
+    example = f"Klart juni {found.group(1)}" if found else "Klart juni"
+    return f'Keys with å, ä or ö need quotes: "när" = "{example}".'
+
+
+# --- loading --------------------------------------------------------------------------------
+
+
 def load_plan(path: Path) -> PlanFile:
-    """Parse one plan file; PlanError lists every problem that stops it from loading."""
+    """Parse one plan file; PlanError lists every problem that stops the whole file loading.
+
+    An [[action]] with errors does not: it is reported among ``problems``, listed in
+    ``refused`` and left out, and the other actions load.
+    """
+    text = _read(path)
+    raw = _parse(path, text)
+    lines = _locate(text)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = PlanData.model_validate(raw)
+    except ValidationError as error:
+        year = _plan_year(raw)
+        problems = []
+        for item in _redundant(error.errors()):
+            line = lines.of(item["loc"])
+            where = f"{path}:{line}" if line else str(path)
+            message, hint = _explain(item, tuple(item["loc"]), year)
+            text_line = f"{where}: {_field_name(item['loc'])}: {message}"
+            problems.append(f"{text_line}. {hint}" if hint else text_line)
+        raise PlanError(problems, hint="Fix the fields named above; the rest is kept.") from None
+    return _to_plan(data, path, lines)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
         raise PlanError(
             [f"{path}: not UTF-8 (byte {error.start})"], hint="Save the file as UTF-8."
         ) from None
     except OSError as error:
         raise PlanError([f"{path}: cannot read: {error.strerror}"]) from None
+
+
+def _parse(path: Path, text: str) -> dict[str, Any]:
     try:
-        raw = tomllib.loads(text)
+        return tomllib.loads(text)
     except (RecursionError, ValueError) as error:
         if not isinstance(error, tomllib.TOMLDecodeError):
             # tomllib's own limits: nesting deeper than Python's stack, integers over 4300
@@ -221,28 +455,54 @@ def load_plan(path: Path) -> PlanFile:
             ) from None
         hint = ""
         if re.search(r"^\s*(när|mål|åtgärd)\s*=", text, re.MULTILINE):
-            hint = 'Keys with å, ä or ö need quotes: "när" = "Klart juni 2024".'
+            hint = _quotes_hint(text)
         raise PlanError([f"{path}: not valid TOML: {error}"], hint=hint) from None
-    lines = _locate(text)
+
+
+def _raw_id(raw: Any) -> str | None:
+    value = raw.get("id") if isinstance(raw, dict) else None
+    return value if isinstance(value, str) and is_valid_id(value) else None
+
+
+def _action(
+    raw: Any, index: int, data: PlanData, path: Path, lines: _Lines
+) -> ActionData | list[Problem]:
+    """One [[action]] validated on its own: its data, or a problem per error in it."""
     try:
-        data = PlanData.model_validate(raw)
+        return ActionData.model_validate(raw)
     except ValidationError as error:
+        action_id = _raw_id(raw)
+        name = f"action {index + 1} ('{action_id}')" if action_id else f"action {index + 1}"
         problems = []
-        for item in error.errors():
-            line = lines.of(item["loc"])
-            where = f"{path}:{line}" if line else str(path)
-            problems.append(f"{where}: {_field_name(item['loc'])}: {item['msg']}")
-        raise PlanError(problems, hint="Fix the fields named above; the rest is kept.") from None
-    return _to_plan(data, path, lines)
+        for item in _redundant(error.errors(), ("action", index)):
+            loc = ("action", index, *item["loc"])
+            message, hint = _explain(item, loc, data.year)
+            field_name = _field_name(tuple(item["loc"])) or "[[action]]"
+            problems.append(
+                Problem(
+                    Location(path, lines.of(loc)),
+                    f"{name}, field {field_name}",
+                    message,
+                    hint,
+                    kind="action",
+                )
+            )
+        return problems
 
 
 def _to_plan(data: PlanData, path: Path, lines: _Lines) -> PlanFile:
     problems: list[Problem] = []
+    refused: list[RefusedAction] = []
     actions: list[Action] = []
     seen: dict[str, int] = {}
-    for index, item in enumerate(data.action):
+    for index, raw in enumerate(data.action):
         keys = lines.actions[index] if index < len(lines.actions) else {}
         location = Location(path, keys.get("[[action]]"))
+        item = _action(raw, index, data, path, lines)
+        if isinstance(item, list):
+            problems.extend(item)
+            refused.append(RefusedAction(_raw_id(raw), index + 1, len(actions), location))
+            continue
         if item.id in seen:
             problems.append(
                 Problem(
@@ -303,7 +563,7 @@ def _to_plan(data: PlanData, path: Path, lines: _Lines) -> PlanFile:
         lead_times=tuple(data.leads) if data.leads is not None else None,
         source=path,
     )
-    return PlanFile(plan, problems)
+    return PlanFile(plan, problems, refused)
 
 
 def _heading_title(headings: dict[str, str], number: str) -> str:
@@ -326,4 +586,4 @@ def plan_paths(folder: Path) -> list[Path]:
 
 def dump_plan(data: dict[str, Any]) -> str:
     """The plan file text for plan data as the importer makes it."""
-    return HEADER + "\n" + tomli_w.dumps(data, multiline_strings=True)
+    return header(data["year"]) + "\n" + tomli_w.dumps(data, multiline_strings=True)

@@ -66,6 +66,16 @@ def catalog_json(catalog: Catalog) -> dict[str, Any]:
             }
             for plan in catalog.plans
         ],
+        "refused_actions": [
+            {
+                "plan_id": plan.id,
+                "id": refused.id,
+                "number": refused.number,
+                "file": str(refused.location.file),
+                "line": refused.location.line,
+            }
+            for plan, refused in catalog.refused
+        ],
         "actions": [
             {
                 "plan_id": view.plan.id,
@@ -103,6 +113,11 @@ def catalog_text(catalog: Catalog) -> str:
     for plan in catalog.plans:
         lines.append(f"Plan {plan.id}: {plan.title}")
         lines.append(f"  file {plan.source}, dated {plan.date}, year {plan.year}, {plan.timezone}")
+        lines.extend(
+            f"  ✗ {refused} is not loaded: see the problems below"
+            for candidate, refused in catalog.refused
+            if candidate is plan
+        )
         for view in (v for v in catalog.actions if v.plan is plan):
             action = view.action
             where = f"line {action.location.line}" if action.location else ""

@@ -1,7 +1,8 @@
 """Everything a user edits, loaded and validated together: config, plans, directory, templates.
 
 The daemon swaps a new ``LoadedState`` in only when it loads without a blocking problem, so a
-broken edit never replaces the last good state.
+broken edit never replaces the last good state. A broken action is smaller than that: the
+rest of its plan is swapped in, and it keeps the version of the last good state.
 """
 
 from __future__ import annotations
@@ -28,11 +29,19 @@ class LoadedState:
         read at all (its plan would vanish and its reminders with it)."""
         return [p for p in self.catalog.problems if p.kind == "file"]
 
+    @property
+    def refused_actions(self) -> list[Problem]:
+        """Problems that left an action out of its plan (or kept it as it last loaded)."""
+        return [p for p in self.catalog.problems if p.kind == "action"]
 
-def load_state(config: Path) -> LoadedState:
-    """Raise ConfigError/UserError for a bad config or templates; plan problems are kept."""
+
+def load_state(config: Path, previous: LoadedState | None = None) -> LoadedState:
+    """Raise ConfigError/UserError for a bad config or templates; plan problems are kept.
+
+    An action refused in its plan file keeps the version it had in ``previous``.
+    """
     settings = load_settings(config)
-    catalog = load_catalog(settings.plans.dir)
+    catalog = load_catalog(settings.plans.dir, previous.catalog if previous else None)
     composer = Composer.load(settings.templates.dir)
     return LoadedState(settings, catalog, composer)
 

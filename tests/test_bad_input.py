@@ -270,16 +270,18 @@ def _written(key: str) -> str:
 
 
 def _assert_names_line_and_field(
-    error: PlanError, path: Path, text: str, changed: Mapping[str, str]
+    problems: list[str], path: Path, text: str, changed: Mapping[str, str]
 ) -> None:
-    """Each line: 'file[:line]: field: …', the field one that was changed (``changed`` maps
-    the field's name in messages to its key), and the line named is the key's own line or
-    the header of its table."""
+    """Each line: 'file[:line]: field: …' (or, for an action left out, 'file[:line]: action N
+    ('id'), field F: …'), the field one that was changed (``changed`` maps the field's name
+    in messages to its key), and the line named is the key's own line or the header of its
+    table."""
     lines = text.splitlines()
-    for problem in error.problems:
+    for problem in problems:
         match = re.match(rf"^{re.escape(str(path))}(?::(\d+))?: (.*)$", problem, re.DOTALL)
         assert match, problem
         number, rest = match.groups()
+        rest = re.sub(r"^action (\d+)(?: \('[a-z0-9-]+'\))?, field ", r"action[\1].", rest)
         fields = [field for field in changed if rest.startswith(field)]
         assert fields, (problem, changed)
         if number is not None:
@@ -317,13 +319,19 @@ def test_any_value_for_any_key_loads_or_names_file_line_and_field(
     if milestone:
         first["milestone"] = [{"due": date(2024, 6, 30), **milestone}]
         changed["action[1].milestone"] = "milestone"
+        changed |= {f"action[1].milestone[1].{key}": key for key in milestone}
     path = plan_dir / "hostile.toml"
     text = tomli_w.dumps(data, multiline_strings=multiline)
     path.write_text(text, encoding="utf-8")
     try:
-        load_plan(path)
+        loaded = load_plan(path)
     except PlanError as error:
-        _assert_names_line_and_field(error, path, text, changed)
+        _assert_names_line_and_field(error.problems, path, text, changed)
+    else:
+        refused = [str(p) for p in loaded.problems if p.kind == "action"]
+        _assert_names_line_and_field(refused, path, text, changed)
+        assert len(loaded.refused) == (1 if refused else 0)
+        assert len(loaded.plan.actions) == len(data["action"]) - len(loaded.refused)
     load_catalog(plan_dir)  # and the catalog built from whatever loaded never raises
 
 
@@ -565,8 +573,8 @@ def test_a_literal_multiline_string_does_not_shift_the_lines_errors_name(tmp_pat
     path = tmp_path / "plan.toml"
     path.write_text(text, encoding="utf-8")
     line = text.splitlines().index("vem = 12") + 1
-    with pytest.raises(PlanError, match=rf"plan\.toml:{line}: action\[6\]\.vem"):
-        load_plan(path)
+    [problem] = load_plan(path).problems
+    assert str(problem).startswith(f"{path}:{line}: action 6 ('delbart'), field vem")
 
 
 # =============================================================================================

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import email
+import email.message
+import email.policy
+import json
 import os
 import signal
 import socket
@@ -257,3 +261,125 @@ def test_an_unreadable_plan_at_start_holds_sending_until_it_is_fixed(
             daemon.proc.kill()
             daemon.proc.wait(timeout=10)
         notify.close()
+
+
+# --- actions refused on their own ----------------------------------
+
+
+def _text_of(data: bytes) -> str:
+    """The plain-text part of a received message, decoded."""
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    assert isinstance(message, email.message.EmailMessage)
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None
+    return str(body.get_content())
+
+
+def _to_coordinator(smtp: SmtpServer, text: str) -> list[str]:
+    bodies = [_text_of(data) for data in _received_for(smtp, "samordnare@gotland.example")]
+    return [body for body in bodies if text in body]
+
+
+def _last_sweep(process: Process) -> str | None:
+    """When the daemon last ran a send step, as /healthz says."""
+    sweep = json.loads(process.get("/healthz")[1])["last_sweep"]
+    return str(sweep) if sweep else None
+
+
+def _start(project: Path, smtp: SmtpServer, tmp_path: Path) -> tuple[Process, socket.socket]:
+    port = _free_port()
+    _configure(project, smtp, port)
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify.sock"))
+    return Process(project, notify, port), notify
+
+
+def _stop(process: Process, notify: socket.socket) -> None:
+    if process.proc.poll() is None:
+        process.proc.kill()
+        process.proc.wait(timeout=10)
+    notify.close()
+
+
+def test_a_refused_action_keeps_its_last_good_milestone_while_the_others_follow_the_edit(
+    daemon: Process, smtp: SmtpServer
+) -> None:
+    daemon.wait_for("READY=1")
+    # The milestone due in ten days got its late reminder, to both its organisations.
+    _eventually(lambda: b'notifier_messages_sent_total{kind="reminder"} 2.0' in daemon.get(
+        "/metrics"
+    )[1])
+    swept = _last_sweep(daemon)
+    plan = daemon.project / "plan" / "gotland-2024.toml"
+    text = plan.read_text(encoding="utf-8")
+    due = text.split('label = "Uppföljning"\ndue = ', 1)[1].split("\n", 1)[0]
+    edited = text.replace('"när" = "Klart juni 2024"', '"när" = "Klart augusti 2024"', 1).replace(
+        f'label = "Uppföljning"\ndue = {due}', f'label = "Uppföljning"\ndatum = {due}'
+    )
+    plan.write_text(edited, encoding="utf-8")
+    line = edited.splitlines().index(f"datum = {due}") + 1
+
+    daemon.proc.send_signal(signal.SIGHUP)
+    daemon.wait_for("RELOADING=1")
+    daemon.wait_for("READY=1")
+
+    daemon.wait_log("changed milestone gotland-2024/utbildning-ansvarsfull-alkoholservice/klart")
+    problem = (
+        f"{plan}:{line}: action 9 ('lilla-islandsmodellen'), field milestone[1].datum: unknown "
+        "key 'datum' in [[action.milestone]]; allowed: label, due, start, end, tentative. "
+        "Did you mean 'due'?"
+    )
+    daemon.wait_log(problem)
+    daemon.wait_log(
+        "action gotland-2024/lilla-islandsmodellen was not accepted: it keeps the 1 "
+        "milestone(s) it last loaded with until it is fixed"
+    )
+    assert "reload refused" not in daemon.log.read_text(encoding="utf-8")
+    status, body = daemon.get("/calendar.ics")
+    assert status == 200 and body.count(b"BEGIN:VEVENT") == 11
+    assert b"DTSTART;VALUE=DATE:20240831" in body
+    assert f"DTSTART;VALUE=DATE:{due.replace('-', '')}".encode() in body
+    assert daemon.get("/healthz")[0] == 200
+
+    _eventually(lambda: len(_to_coordinator(smtp, "unknown key 'datum'")) == 1)
+    [notice] = _to_coordinator(smtp, "unknown key 'datum'")
+    assert str(plan) in notice and str(line) in notice and "'due'" in notice
+    # Kept as it was: its reminder already sent is not sent again, nothing is removed.
+    _eventually(lambda: _last_sweep(daemon) != swept)
+    assert "removed milestone" not in daemon.log.read_text(encoding="utf-8")
+    assert len(_received_for(smtp, "socialtjansten@gotland.example")) == 1
+
+    daemon.proc.send_signal(signal.SIGTERM)
+    assert daemon.proc.wait(timeout=DEADLINE) == 0
+
+
+def test_an_action_refused_at_start_sends_nothing_until_it_is_fixed(
+    project: Path, smtp: SmtpServer, tmp_path: Path
+) -> None:
+    due = date.today() + timedelta(days=10)
+    plan = project / "plan" / "gotland-2024.toml"
+    good = plan.read_text(encoding="utf-8").replace(
+        '"när" = "Uppföljning december 2024"',
+        '"när" = "Löpande"\n\n[[action.milestone]]\n'
+        f'label = "Uppföljning"\ndue = {due.isoformat()}',
+    )
+    plan.write_text(good.replace(f"due = {due}", f"datum = {due}"), encoding="utf-8")
+    daemon, notify = _start(project, smtp, tmp_path)
+    try:
+        daemon.wait_for("READY=1")
+        daemon.wait_log(
+            "action gotland-2024/lilla-islandsmodellen was not accepted and left out"
+        )
+        _eventually(lambda: len(_to_coordinator(smtp, "unknown key 'datum'")) == 1)
+        _eventually(lambda: _last_sweep(daemon) is not None)
+        assert _received_for(smtp, "socialtjansten@gotland.example") == []
+        assert daemon.get("/healthz")[0] == 200
+
+        plan.write_text(good, encoding="utf-8")
+        daemon.proc.send_signal(signal.SIGHUP)
+        daemon.wait_log("added milestone gotland-2024/lilla-islandsmodellen/uppfoljning")
+        _eventually(lambda: len(_received_for(smtp, "socialtjansten@gotland.example")) == 1)
+        daemon.proc.send_signal(signal.SIGTERM)
+        assert daemon.proc.wait(timeout=DEADLINE) == 0
+    finally:
+        _stop(daemon, notify)
