@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from notifier.deadlines import read_when
 from notifier.directory import Directory, load_directory
@@ -57,6 +59,35 @@ class Catalog:
 
     def plan(self, plan_id: str) -> Plan | None:
         return next((p for p in self.plans if p.id == plan_id), None)
+
+
+@dataclass(frozen=True)
+class PlanSpan:
+    """The first and the last due date among a plan's milestones."""
+
+    plan: Plan
+    first_due: date
+    last_due: date
+
+    def over(self, now: datetime) -> bool:
+        """Whether every due date lies before today in the plan's time zone.
+
+        Then no reminder of the plan is left: reminders go out before their due date. Only the
+        coordinator's notice of the last due date (the working day after it) may still follow.
+        """
+        return self.last_due < now.astimezone(ZoneInfo(self.plan.timezone)).date()
+
+
+def plan_spans(catalog: Catalog) -> list[PlanSpan]:
+    """One span per plan that has milestones, in plan order."""
+    dues: dict[str, list[date]] = {}
+    for planned in catalog.milestones:
+        dues.setdefault(planned.plan.id, []).append(planned.milestone.due)
+    return [
+        PlanSpan(plan, min(dues[plan.id]), max(dues[plan.id]))
+        for plan in catalog.plans
+        if plan.id in dues
+    ]
 
 
 def build_catalog(plan_files: list[PlanFile], directory: Directory) -> Catalog:

@@ -33,6 +33,7 @@ from notifier.ledger import Ledger, open_ledger
 from notifier.logs import fields
 from notifier.mail import describe, mailer_for
 from notifier.metrics import Health, Metrics
+from notifier.report import over_notes
 from notifier.sender import SendReport, send_due_once
 from notifier.server import FeedApp, FeedServer, FeedStore
 from notifier.state import LoadedState, fingerprint, load_state, watched_files
@@ -407,6 +408,8 @@ class Daemon:
         self.metrics.plan_problems.set(len(catalog.problems))
         for problem in catalog.problems:
             logger.warning("plan problem: %s", problem)
+        for note in over_notes(catalog, self.clock()):
+            logger.info("%s", note)
         self._note_refused_actions(state)
 
     def _note_refused_actions(self, state: LoadedState) -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
-from notifier.catalog import Catalog
+from notifier.catalog import Catalog, PlanSpan, plan_spans
 from notifier.model import Milestone, Problem, Reading
 
 
@@ -52,7 +52,24 @@ def problem_json(problem: Problem) -> dict[str, Any]:
     }
 
 
-def catalog_json(catalog: Catalog) -> dict[str, Any]:
+def over_note(span: PlanSpan) -> str:
+    """Why a plan whose dates are all past sends nothing, and how to see its email anyway."""
+    first, last = date(span.first_due.year, 1, 1), date(span.last_due.year, 12, 31)
+    what = "a year of its email" if first.year == last.year else "its email"
+    return (
+        f"the last milestone of {span.plan.id} was due {span.last_due}; no reminders are left "
+        f"to send for it (to see {what}: notifier simulate --from {first} --to {last} "
+        "--outbox out/)"
+    )
+
+
+def over_notes(catalog: Catalog, now: datetime) -> list[str]:
+    """One note per plan whose every milestone lies before today (in the plan's zone)."""
+    return [over_note(span) for span in plan_spans(catalog) if span.over(now)]
+
+
+def catalog_json(catalog: Catalog, now: datetime) -> dict[str, Any]:
+    spans = {span.plan.id: span for span in plan_spans(catalog)}
     return {
         "plans": [
             {
@@ -63,8 +80,12 @@ def catalog_json(catalog: Catalog) -> dict[str, Any]:
                 "timezone": plan.timezone,
                 "file": str(plan.source),
                 "actions": len(plan.actions),
+                "first_due": _iso(span.first_due if span else None),
+                "last_due": _iso(span.last_due if span else None),
+                "over": span.over(now) if span else False,
             }
             for plan in catalog.plans
+            for span in [spans.get(plan.id)]
         ],
         "refused_actions": [
             {
@@ -105,10 +126,11 @@ def catalog_json(catalog: Catalog) -> dict[str, Any]:
             for planned in catalog.milestones
         ],
         "problems": [problem_json(p) for p in catalog.problems],
+        "notes": over_notes(catalog, now),
     }
 
 
-def catalog_text(catalog: Catalog) -> str:
+def catalog_text(catalog: Catalog, now: datetime) -> str:
     lines: list[str] = []
     for plan in catalog.plans:
         lines.append(f"Plan {plan.id}: {plan.title}")
@@ -147,6 +169,8 @@ def catalog_text(catalog: Catalog) -> str:
         lines.extend(f"  - {problem}" for problem in catalog.problems)
     else:
         lines.append("No problems.")
+    # Last, where it is read: a plan that is over explains why nothing is being sent.
+    lines.extend(f"Note: {note}" for note in over_notes(catalog, now))
     return "\n".join(lines)
 
 

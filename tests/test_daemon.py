@@ -263,7 +263,7 @@ def test_an_unreadable_plan_at_start_holds_sending_until_it_is_fixed(
         notify.close()
 
 
-# --- actions refused on their own ----------------------------------
+# --- plans that are over, and actions refused on their own ----------------------------------
 
 
 def _text_of(data: bytes) -> str:
@@ -299,6 +299,38 @@ def _stop(process: Process, notify: socket.socket) -> None:
         process.proc.kill()
         process.proc.wait(timeout=10)
     notify.close()
+
+
+def test_the_log_says_when_a_plans_last_milestone_is_past_at_start_and_after_a_reload(
+    project: Path, smtp: SmtpServer, tmp_path: Path
+) -> None:
+    last = date.today() - timedelta(days=20)  # past in any zone, whatever the hour
+    for old in (project / "plan").glob("gotland-*.toml"):
+        old.unlink()
+    (project / "plan" / "avslutad.toml").write_text(
+        'id = "avslutad"\ntitle = "Avslutad plan"\ndate = 2020-01-10\n'
+        f"year = {last.year}\n\n"
+        '[[action]]\nid = "klar"\n"åtgärd" = "Något"\nvem = "Polisen"\n\n'
+        f'[[action.milestone]]\nlabel = "Klart"\ndue = {last.isoformat()}\n',
+        encoding="utf-8",
+    )
+    note = (
+        f"the last milestone of avslutad was due {last}; no reminders are left to send for it "
+        f"(to see a year of its email: notifier simulate --from {last.year}-01-01 "
+        f"--to {last.year}-12-31 --outbox out/)"
+    )
+    daemon, notify = _start(project, smtp, tmp_path)
+    try:
+        daemon.wait_for("READY=1")
+        daemon.wait_log(note)
+        daemon.proc.send_signal(signal.SIGHUP)
+        daemon.wait_for("RELOADING=1")
+        daemon.wait_for("READY=1")
+        _eventually(lambda: daemon.log.read_text(encoding="utf-8").count(note) == 2)
+        daemon.proc.send_signal(signal.SIGTERM)
+        assert daemon.proc.wait(timeout=DEADLINE) == 0
+    finally:
+        _stop(daemon, notify)
 
 
 def test_a_refused_action_keeps_its_last_good_milestone_while_the_others_follow_the_edit(

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 
-from notifier.catalog import load_catalog, milestone_slots
+from notifier.catalog import load_catalog, milestone_slots, plan_spans
 from notifier.deadlines import read_when
 from notifier.errors import PlanError
 from notifier.importer import import_plan
@@ -366,3 +366,16 @@ def test_an_action_whose_id_cannot_be_read_cannot_be_kept_and_is_left_out(
     [(plan, refused)] = edited.refused
     assert plan.id == "gotland-2024" and refused.id is None
 
+
+# --- when a plan is over ------------------------------------------------------------------
+
+
+def test_a_plan_is_over_from_the_first_day_after_its_last_due_date_in_its_own_zone(
+    project: Path,
+) -> None:
+    catalog = load_catalog(project / "plan")
+    [span] = plan_spans(catalog)
+    assert (span.first_due, span.last_due) == (date(2024, 3, 31), date(2024, 12, 31))
+    # 23:59 on 31 December in Stockholm is 22:59 UTC; midnight there is 23:00 UTC.
+    assert not span.over(datetime(2024, 12, 31, 22, 59, tzinfo=UTC))
+    assert span.over(datetime(2024, 12, 31, 23, 0, tzinfo=UTC))

@@ -1,5 +1,5 @@
-"""`notifier validate` on plans a coordinator will meet. Through the real command line, with
-the clock pinned."""
+"""`notifier validate` on plans a coordinator will meet: one that is over, one with a broken
+action. Through the real command line, with the clock pinned."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from notifier.cli import main
+
+SIMULATE = "notifier simulate --from 2024-01-01 --to 2024-12-31 --outbox out/"
 
 
 def validate(project: Path, now: datetime, *options: str) -> tuple[int, str]:
@@ -20,6 +22,42 @@ def validate(project: Path, now: datetime, *options: str) -> tuple[int, str]:
         clock=lambda: now,
     )
     return code, out.getvalue()
+
+
+def test_validate_notes_a_plan_that_is_over_and_still_exits_0(project: Path) -> None:
+    code, out = validate(project, datetime(2026, 11, 20, 9, 0, tzinfo=UTC))
+    assert code == 0, out
+    assert "No problems." in out
+    assert out.rstrip().endswith(
+        "Note: the last milestone of gotland-2024 was due 2024-12-31; no reminders are left "
+        f"to send for it (to see a year of its email: {SIMULATE})"
+    )
+
+
+def test_validate_says_nothing_of_the_kind_while_the_plan_runs(project: Path) -> None:
+    code, out = validate(project, datetime(2024, 12, 31, 22, 59, tzinfo=UTC))
+    assert code == 0
+    assert "Note:" not in out
+
+
+def test_validate_json_gives_each_plans_last_due_date_and_whether_it_is_over(
+    project: Path,
+) -> None:
+    _, out = validate(project, datetime(2026, 11, 20, tzinfo=UTC), "--json")
+    data = json.loads(out)
+    [plan] = data["plans"]
+    assert (plan["first_due"], plan["last_due"], plan["over"]) == (
+        "2024-03-31",
+        "2024-12-31",
+        True,
+    )
+    [note] = data["notes"]
+    assert SIMULATE in note
+    assert data["problems"] == []
+
+    _, out = validate(project, datetime(2024, 6, 1, tzinfo=UTC), "--json")
+    data = json.loads(out)
+    assert data["plans"][0]["over"] is False and data["notes"] == []
 
 
 def test_validate_lists_a_broken_action_as_a_problem_and_shows_the_rest(project: Path) -> None:

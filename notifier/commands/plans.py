@@ -42,7 +42,8 @@ def add_validate(sub: argparse._SubParsersAction) -> None:
         "validate",
         help="check config, plans and directory; show how every 'När?' was read",
         description="Load the configuration and every plan; print each action's 'När?' as read "
-        "and its organisations; list every problem. Exit 0 when clean, 1 with problems.",
+        "and its organisations; list every problem, and note each plan whose milestones all lie "
+        "in the past. Exit 0 when clean (notes included), 1 with problems.",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(handler=validate)
@@ -59,11 +60,12 @@ def validate(args: argparse.Namespace, context: Context) -> int:
             Problem(Location(settings.templates.dir), "templates", line, kind="template")
             for line in error.problems
         )
+    now = context.clock()
     if args.json:
-        json.dump(catalog_json(catalog), context.stdout, ensure_ascii=False, indent=2)
+        json.dump(catalog_json(catalog, now), context.stdout, ensure_ascii=False, indent=2)
         context.stdout.write("\n")
     else:
-        context.stdout.write(catalog_text(catalog) + "\n")
+        context.stdout.write(catalog_text(catalog, now) + "\n")
     return EXIT_PROBLEMS if problems else EXIT_OK
 
 
