@@ -185,7 +185,21 @@ def schedule_command(args: argparse.Namespace, context: Context) -> int:
         }
         json.dump(data, context.stdout, ensure_ascii=False, indent=2)
         context.stdout.write("\n")
-        return EXIT_OK
+    else:
+        _schedule_text(context, chosen, view, catalog, settings, now, start, end)
+    return EXIT_OK
+
+
+def _schedule_text(
+    context: Context,
+    chosen: Sequence[Outgoing],
+    view: LedgerView,
+    catalog: Catalog,
+    settings: Settings,
+    now: datetime,
+    start: date,
+    end: date | None,
+) -> None:
     until = f"to {end}" if end else "on"
     context.stdout.write(
         f"Messages from {start} {until} ({settings.reminders.timezone}): {len(chosen)}"
@@ -195,7 +209,6 @@ def schedule_command(args: argparse.Namespace, context: Context) -> int:
         context.stdout.write(_message_text(item, view, catalog, settings, now))
     if not view.exists:
         context.stdout.write(f"(no ledger at {settings.ledger.path} yet: nothing sent so far)\n")
-    return EXIT_OK
 
 
 def _about_filter(
@@ -208,8 +221,12 @@ def _about_filter(
     if org is not None:
         found = catalog.directory.find(org)
         if found is None:
+            suggestion = catalog.directory.suggestion(org)
             known = ", ".join(f"{o.name} ({o.slug})" for o in catalog.directory.organisations)
-            raise _UsageError(f"--org '{org}': no such organisation. Organisations: {known}.")
+            hint = f"Did you mean '{suggestion}'? " if suggestion else ""
+            raise _UsageError(
+                f"--org '{org}': no such organisation. {hint}Organisations: {known}."
+            )
         slug = found.slug
     if plan is not None and catalog.plan(plan) is None:
         known = ", ".join(p.id for p in catalog.plans) or "none"
