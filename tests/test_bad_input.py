@@ -319,7 +319,11 @@ def test_any_value_for_any_key_loads_or_names_file_line_and_field(
     if milestone:
         first["milestone"] = [{"due": date(2024, 6, 30), **milestone}]
         changed["action[1].milestone"] = "milestone"
-        changed |= {f"action[1].milestone[1].{key}": key for key in milestone}
+    tables = first.get("milestone")
+    for number, table in enumerate(tables if isinstance(tables, list) else [], start=1):
+        # An error inside a milestone table names the line of its own key.
+        if isinstance(table, dict):
+            changed |= {f"action[1].milestone[{number}].{key}": key for key in table}
     path = plan_dir / "hostile.toml"
     text = tomli_w.dumps(data, multiline_strings=multiline)
     path.write_text(text, encoding="utf-8")
