@@ -13,13 +13,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -36,6 +34,7 @@ from notifier.metrics import Health, Metrics
 from notifier.report import over_notes
 from notifier.sender import SendReport, send_due_once
 from notifier.server import FeedApp, FeedServer, FeedStore
+from notifier.signals import Signals
 from notifier.state import LoadedState, fingerprint, load_state, watched_files
 from notifier.systemd import Notifier, watchdog_interval
 
@@ -114,8 +113,7 @@ class Daemon:
         self.metrics = Metrics()
         self.health = Health()
         self._stop = threading.Event()
-        self._wake_main = threading.Event()
-        self._reload_requested = False
+        self._signals = Signals()
         self._send_lock = threading.Lock()
         self._announced: datetime | None = None
         self._scheduler = BackgroundScheduler(
@@ -146,7 +144,17 @@ class Daemon:
             settings.server.port,
         ).start()
         self._fingerprint = fingerprint(watched_files(settings))
-        self._install_signals()
+        with self._signals.installed():
+            self._start_scheduler()
+            self.systemd.ready(self._status())
+            logger.info("ready %s", fields(feeds=self.server.url + "/calendar.ics"))
+            try:
+                self._main_loop()
+            finally:
+                self._shutdown()
+        return 0
+
+    def _start_scheduler(self) -> None:
         self._scheduler.start()
         self._scheduler.add_job(self.wake, "date", run_date=self.clock(), id="wake")
         self._scheduler.add_job(
@@ -156,31 +164,22 @@ class Daemon:
             self._scheduler.add_job(
                 self._check_files, "interval", seconds=self.watch_interval, id="watch"
             )
-        self.systemd.ready(self._status())
-        logger.info("ready %s", fields(feeds=self.server.url + "/calendar.ics"))
-        try:
-            self._main_loop()
-        finally:
-            self._shutdown()
-        return 0
 
     def stop(self) -> None:
         self._stop.set()
-        self._wake_main.set()
+        self._signals.stop()
 
     def request_reload(self) -> None:
-        self._reload_requested = True
-        self._wake_main.set()
+        self._signals.reload()
 
     def _main_loop(self) -> None:
         interval = watchdog_interval()
         while not self._stop.is_set():
-            self._wake_main.wait(timeout=interval)
-            self._wake_main.clear()
-            if self._stop.is_set():
+            self._signals.wait(timeout=interval)
+            if self._signals.stopping:
+                self._stop.set()  # the send step in progress ends after its current message
                 break
-            if self._reload_requested:
-                self._reload_requested = False
+            if self._signals.take_reload():
                 self.reload()
             if interval:
                 self.systemd.watchdog()
@@ -193,19 +192,6 @@ class Daemon:
         self.server.stop()
         self.ledger.close()
         logger.info("stopped")
-
-    def _install_signals(self) -> None:
-        def on_stop(signum: int, frame: FrameType | None) -> None:
-            logger.info("received %s", signal.Signals(signum).name)
-            self.stop()
-
-        def on_hup(signum: int, frame: FrameType | None) -> None:
-            logger.info("received SIGHUP: reloading")
-            self.request_reload()
-
-        signal.signal(signal.SIGTERM, on_stop)
-        signal.signal(signal.SIGINT, on_stop)
-        signal.signal(signal.SIGHUP, on_hup)
 
     # --- sending ------------------------------------------------------------------------------
 

@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from types import FrameType
-from typing import Any
 
 from notifier.catalog import Catalog, load_catalog
 from notifier.commands.base import EXIT_OK, Context
@@ -27,6 +21,7 @@ from notifier.feedstate import (
 )
 from notifier.files import atomic_write
 from notifier.server import FeedApp, FeedServer, FeedStore
+from notifier.signals import Signals
 
 logger = logging.getLogger(__name__)
 
@@ -49,42 +44,6 @@ def _file_problems(catalog: Catalog) -> list[str]:
     return [str(p) for p in catalog.problems if p.kind == "file"]
 
 
-class _Signals:
-    """SIGTERM/SIGINT stop, SIGHUP reloads; the main loop sleeps on one event."""
-
-    def __init__(self) -> None:
-        self.wake = threading.Event()
-        self.stopping = False
-        self.reloading = False
-
-    def _stop(self, signum: int, frame: FrameType | None) -> None:
-        self.stopping = True
-        self.wake.set()
-
-    def _reload(self, signum: int, frame: FrameType | None) -> None:
-        self.reloading = True
-        self.wake.set()
-
-    @contextmanager
-    def installed(self) -> Iterator[None]:
-        wanted = {
-            signal.SIGTERM: self._stop,
-            signal.SIGINT: self._stop,
-            signal.SIGHUP: self._reload,
-        }
-        previous: dict[int, Any] = {}
-        try:
-            for signum, handler in wanted.items():
-                previous[signum] = signal.signal(signum, handler)
-        except ValueError:  # not the main thread: the caller stops us by other means
-            pass
-        try:
-            yield
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
-
-
 def serve_command(args: argparse.Namespace, context: Context) -> int:
     settings = context.settings()
     tokens = TokenFile(tokens_path(settings))
@@ -93,8 +52,7 @@ def serve_command(args: argparse.Namespace, context: Context) -> int:
     for problem in _file_problems(catalog):
         logger.warning("plan not loaded: %s", problem)
     publish(store, catalog, context.clock(), settings, tokens)
-    signals = _Signals()
-    with signals.installed():
+    with Signals().installed() as signals:
         server = FeedServer(FeedApp(store), settings.server.host, settings.server.port)
         server.start()
         context.stdout.write(
@@ -104,26 +62,29 @@ def serve_command(args: argparse.Namespace, context: Context) -> int:
         context.stdout.flush()
         try:
             while not signals.stopping:
-                signals.wake.wait()
-                signals.wake.clear()
-                if signals.reloading and not signals.stopping:
-                    signals.reloading = False
-                    _reload(store, settings, tokens, context)
+                signals.wait()
+                if signals.take_reload() and not signals.stopping:
+                    catalog = _reload(store, catalog, settings, tokens, context)
         finally:
             server.stop()
     return EXIT_OK
 
 
-def _reload(store: FeedStore, settings: Settings, tokens: TokenFile, context: Context) -> None:
-    catalog = load_catalog(settings.plans.dir)
+def _reload(
+    store: FeedStore, previous: Catalog, settings: Settings, tokens: TokenFile, context: Context
+) -> Catalog:
+    """The catalog now served: the new one, or ``previous`` when a plan file is unreadable."""
+    # With the previous catalog, an action broken by this edit keeps its last good milestones.
+    catalog = load_catalog(settings.plans.dir, previous)
     problems = _file_problems(catalog)
     if problems:
         # Keep serving the last good feeds rather than drop a broken plan's events.
         for problem in problems:
             logger.error("reload refused, feeds kept as they were: %s", problem)
-        return
+        return previous
     result = publish(store, catalog, context.clock(), settings, tokens)
     logger.info("reloaded plans; %d feeds", len(result.feeds))
+    return catalog
 
 
 # --- feed -----------------------------------------------------------------------------------
