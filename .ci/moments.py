@@ -46,8 +46,11 @@ CLOCK_SENSITIVE = [
     "tests/test_server.py",
 ]
 
-LIBRARY_DIRS = ("/usr/lib/x86_64-linux-gnu/faketime", "/usr/lib/aarch64-linux-gnu/faketime",
-                "/usr/lib/faketime")
+LIBRARY_DIRS = (
+    "/usr/lib/x86_64-linux-gnu/faketime",
+    "/usr/lib/aarch64-linux-gnu/faketime",
+    "/usr/lib/faketime",
+)
 
 
 def libfaketime() -> str:
@@ -55,7 +58,7 @@ def libfaketime() -> str:
         candidate = Path(folder) / "libfaketimeMT.so.1"
         if candidate.exists():
             return str(candidate)
-    sys.exit("libfaketime not found: install Debian's 'faketime' package (apt-get install faketime)")
+    sys.exit("libfaketime not found: install Debian's 'faketime' (apt-get install faketime)")
 
 
 def run_at(name: str, moment: datetime, pytest_args: list[str]) -> bool:
@@ -77,8 +80,9 @@ def run_at(name: str, moment: datetime, pytest_args: list[str]) -> bool:
         env=env,
         check=False,
     )
-    print(f"== at {name}: exit {result.returncode} in {time.monotonic() - started:.0f} s",
-          flush=True)
+    print(
+        f"== at {name}: exit {result.returncode} in {time.monotonic() - started:.0f} s", flush=True
+    )
     return result.returncode == 0
 
 
@@ -87,8 +91,11 @@ def main() -> int:
     parser.add_argument("--only", choices=sorted(MOMENTS), help="one moment only")
     args, pytest_args = parser.parse_known_args()
     chosen = {args.only: MOMENTS[args.only]} if args.only else MOMENTS
-    failed = [name for name, moment in chosen.items()
-              if not run_at(name, moment, pytest_args or CLOCK_SENSITIVE)]
+    failed = [
+        name
+        for name, moment in chosen.items()
+        if not run_at(name, moment, pytest_args or CLOCK_SENSITIVE)
+    ]
     for name in failed:
         print(f"FAILED at moment: {name} ({chosen[name].isoformat()})", flush=True)
     if not failed:
