@@ -19,7 +19,6 @@ from contextvars import ContextVar
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal, get_origin
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -30,6 +29,10 @@ from pydantic_settings import (
     SettingsError,
 )
 
+# plan.py, schedule.py and directory.py import these checks from here; their home is
+# notifier.checks, which the core can import without the configuration.
+from notifier.checks import check_address, check_leads, check_zone, parse_duration
+from notifier.checks import is_address as is_address
 from notifier.errors import ConfigError
 
 ENV_CONFIG = "NOTIFIER_CONFIG"
@@ -44,37 +47,6 @@ _refused_env: ContextVar[frozenset[str]] = ContextVar("notifier_refused_env", de
 # Fields of Settings that neither the file nor the environment may set.
 _INTERNAL = frozenset({"source"})
 UNKNOWN_KEY = "unknown key; check its spelling against the shipped config.toml"
-
-# ASCII only: an address with a non-ASCII or control character in it cannot go over SMTP
-# without SMTPUTF8, so it is refused where it is written rather than failing at 08:00.
-_ADDRESS = re.compile(
-    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
-)
-_DURATION = re.compile(r"^\s*(\d+)\s*(d|h|m|s)\s*$")
-_DURATION_UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
-
-
-def parse_duration(text: str) -> timedelta:
-    """'30d', '12h', '15m', '30s' -> timedelta; ValueError names the accepted forms."""
-    match = _DURATION.match(text)
-    if not match:
-        raise ValueError(f"'{text}' is not a duration; write e.g. '30d', '12h', '15m' or '30s'")
-    try:
-        return timedelta(**{_DURATION_UNITS[match.group(2)]: int(match.group(1))})
-    except OverflowError:
-        raise ValueError(f"'{text}' is too long a duration") from None
-
-
-def check_zone(name: str) -> str:
-    """The name if it is a known IANA time zone; ValueError with an example otherwise."""
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        # OSError: a folder of tzdata ('Europe') or a name too long for a file name.
-        raise ValueError(f"'{name}' is not a known time zone, e.g. 'Europe/Stockholm'") from None
-    return name
-
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -93,25 +65,6 @@ _PATH_KEYS = (
     ("feeds", "dir"),
     ("smtp", "ca_file"),
 )
-
-
-def check_leads(leads: Any) -> Any:
-    """The lead times unchanged if each is a duration; ValueError naming the first that is not."""
-    for lead in leads or ():
-        parse_duration(lead)
-    return leads
-
-
-def is_address(address: str) -> bool:
-    return bool(_ADDRESS.match(address))
-
-
-def check_address(address: str) -> str:
-    """The address, stripped, if it looks like one; line breaks and lists are refused."""
-    address = address.strip()
-    if not _ADDRESS.match(address):
-        raise ValueError(f"'{address}' is not an email address; write it as name@example.se")
-    return address
 
 
 class CoordinatorSettings(Section):

@@ -1,0 +1,65 @@
+"""Checks of single values that the configuration and the plan files share.
+
+Pure: no files, no clock, no settings. Each check returns the value it accepts (so it can
+serve as a pydantic validator) and raises ValueError with the fix in the message, which
+pydantic and the plan reader put after the file and key.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+# ASCII only: an address with a non-ASCII or control character in it cannot go over SMTP
+# without SMTPUTF8, so it is refused where it is written rather than failing at 08:00.
+_ADDRESS = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
+)
+_DURATION = re.compile(r"^\s*(\d+)\s*(d|h|m|s)\s*$")
+_DURATION_UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+
+Leads = TypeVar("Leads", bound=Iterable[str] | None)
+
+
+def parse_duration(text: str) -> timedelta:
+    """'30d', '12h', '15m', '30s' -> timedelta; ValueError names the accepted forms."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"'{text}' is not a duration; write e.g. '30d', '12h', '15m' or '30s'")
+    try:
+        return timedelta(**{_DURATION_UNITS[match.group(2)]: int(match.group(1))})
+    except OverflowError:
+        raise ValueError(f"'{text}' is too long a duration") from None
+
+
+def check_leads(leads: Leads) -> Leads:
+    """The lead times unchanged if each is a duration; ValueError naming the first that is not."""
+    for lead in leads or ():
+        parse_duration(lead)
+    return leads
+
+
+def check_zone(name: str) -> str:
+    """The name if it is a known IANA time zone; ValueError with an example otherwise."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        # OSError: a folder of tzdata ('Europe') or a name too long for a file name.
+        raise ValueError(f"'{name}' is not a known time zone, e.g. 'Europe/Stockholm'") from None
+    return name
+
+
+def is_address(address: str) -> bool:
+    return bool(_ADDRESS.match(address))
+
+
+def check_address(address: str) -> str:
+    """The address, stripped, if it looks like one; line breaks and lists are refused."""
+    address = address.strip()
+    if not _ADDRESS.match(address):
+        raise ValueError(f"'{address}' is not an email address; write it as name@example.se")
+    return address
