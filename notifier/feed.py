@@ -1,21 +1,21 @@
 """Milestones -> iCalendar feeds: the whole plan, each plan, each organisation.
 
 Pure: no files, no clock. The caller passes ``now`` and the feed history (what each event
-looked like when last published), and gets the feeds and the new history back.
-
-Identity: a milestone's UID comes from plan id, action id and the milestone's slot (its label,
-or its place among unlabelled ones), so it survives edits, restarts and reordering. SEQUENCE,
-LAST-MODIFIED and DTSTAMP come from the history and move only when the event's content
-changes, so a rebuild with unchanged content gives the same bytes (and the same ETag):
+looked like when last published, see ``feedhistory``), and gets the feeds and the new history
+back. SEQUENCE, LAST-MODIFIED and DTSTAMP come from the history and move only when the event's
+content changes, so a rebuild with unchanged content gives the same bytes (and the same ETag):
 subscribers download nothing new and see no phantom updates.
 
 Every event is rendered once with ``icalendar`` and the same bytes go into every feed that
 holds it (whole, plan, organisation), so an event looks identical wherever it appears.
+
+Every event is all-day (``VALUE=DATE``) and so floating: no property names a TZID, and a
+calendar carries no VTIMEZONE (RFC 5545 3.6.5 asks for one per TZID referenced, and no
+client needs one for dates; README, "What calendar clients need").
 """
 
 from __future__ import annotations
 
-import calendar as _calendar
 import hashlib
 import json
 import re
@@ -25,45 +25,37 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from types import MappingProxyType
-from typing import Any, Literal
-from zoneinfo import ZoneInfo
+from typing import Literal
 
 from babel.dates import format_date
-from icalendar import Calendar, Event, Timezone, TimezoneDaylight, TimezoneStandard, vDuration
+from icalendar import Calendar, Event, vDuration
 
 from notifier.catalog import Catalog
-from notifier.config import Settings, parse_duration
+from notifier.checks import parse_duration
+from notifier.config import Settings
+from notifier.feedhistory import (
+    EventRecord,
+    FeedRecord,
+    History,
+    advance,
+    milestone_uid,
+    utc_stamp,
+)
 from notifier.model import Organisation, Plan, PlannedMilestone
 
 WHOLE = "calendar"
 """Name of the feed with every milestone of every plan (served as /calendar.ics)."""
 
 PRODID = "-//notifier//Åtgärdsplan påminnelser//SV"
-UID_DOMAIN = "notifier"
 
 # Bump when the rendering of an event changes in a way subscribers should see: every
 # event's digest changes with it, so SEQUENCE and LAST-MODIFIED move once for all.
 RENDER_VERSION = "1"
 
-HISTORY_VERSION = 1
-
 FeedKind = Literal["all", "plan", "organisation"]
 
 _SUMMARY_MEASURE_CHARS = 60
 _SUMMARY_MAX_ORGANISATIONS = 3
-
-
-# --- identity -------------------------------------------------------------------------------
-
-
-def milestone_uid(planned: PlannedMilestone) -> str:
-    """'gotland-2024.sig.klart@notifier': stable across edits, restarts and reorderings.
-
-    Ids may contain '-', so the parts are joined with '.', which ids never contain;
-    'a-b' + 'c' and 'a' + 'b-c' then cannot collide. The domain part is a constant, not the
-    host name, so moving the service to another host does not duplicate every event.
-    """
-    return f"{planned.plan.id}.{planned.action.id}.{planned.slot}@{UID_DOMAIN}"
 
 
 def feed_path(name: str, token: str | None = None) -> str:
@@ -74,115 +66,6 @@ def feed_path(name: str, token: str | None = None) -> str:
     if token is not None:
         return f"calendar/{token}/{name}.ics"
     return "calendar.ics" if name == WHOLE else f"calendar/{name}.ics"
-
-
-# --- history --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class EventRecord:
-    """What an event looked like when last published."""
-
-    digest: str
-    sequence: int
-    last_modified: datetime
-
-
-@dataclass(frozen=True)
-class FeedRecord:
-    """A feed's bytes digest and since when it has had them (HTTP Last-Modified)."""
-
-    digest: str
-    last_modified: datetime
-
-
-@dataclass(frozen=True)
-class History:
-    """Per UID and per feed name: the state needed to keep stamps stable across rebuilds.
-
-    Records of events that left the plan are kept: if the event comes back, its SEQUENCE
-    continues instead of starting again at 0 below what subscribers have already seen.
-    """
-
-    events: Mapping[str, EventRecord] = field(default_factory=dict)
-    feeds: Mapping[str, FeedRecord] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "version": HISTORY_VERSION,
-            "events": {
-                uid: {
-                    "digest": r.digest,
-                    "sequence": r.sequence,
-                    "last_modified": _iso(r.last_modified),
-                }
-                for uid, r in sorted(self.events.items())
-            },
-            "feeds": {
-                name: {"digest": r.digest, "last_modified": _iso(r.last_modified)}
-                for name, r in sorted(self.feeds.items())
-            },
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> History:
-        """Inverse of to_json; ValueError/KeyError/TypeError on malformed data."""
-        if data.get("version") != HISTORY_VERSION:
-            raise ValueError(f"unknown feed history version {data.get('version')!r}")
-        events = {
-            str(uid): EventRecord(
-                str(item["digest"]), int(item["sequence"]), _parse_iso(item["last_modified"])
-            )
-            for uid, item in data.get("events", {}).items()
-        }
-        feeds = {
-            str(name): FeedRecord(str(item["digest"]), _parse_iso(item["last_modified"]))
-            for name, item in data.get("feeds", {}).items()
-        }
-        return cls(events, feeds)
-
-
-def _stamp(now: datetime) -> datetime:
-    """UTC, whole seconds: iCalendar DATE-TIME and HTTP dates carry no fractions."""
-    if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
-    return now.astimezone(UTC).replace(microsecond=0)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _parse_iso(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-
-
-def advance_history(
-    history: History, catalog: Catalog, settings: Settings, now: datetime
-) -> History:
-    """New event records: changed content gets sequence + 1 and ``now``; new UIDs get 0 and ``now``.
-
-    Unchanged events keep their record exactly, which is what makes rebuilds byte-identical.
-    Feed records are left as they are (see ``refresh``).
-    """
-    return _advance(history, _contents(catalog, settings), now)
-
-
-def _contents(catalog: Catalog, settings: Settings) -> dict[str, EventContent]:
-    return {milestone_uid(m): event_content(m, settings) for m in catalog.milestones}
-
-
-def _advance(history: History, contents: Mapping[str, EventContent], now: datetime) -> History:
-    stamp = _stamp(now)
-    events = dict(history.events)
-    for uid, content in contents.items():
-        digest = content.digest
-        old = events.get(uid)
-        if old is None:
-            events[uid] = EventRecord(digest, 0, stamp)
-        elif old.digest != digest:
-            events[uid] = EventRecord(digest, old.sequence + 1, stamp)
-    return History(events, dict(history.feeds))
 
 
 # --- event content ---------------------------------------------------------------------------
@@ -338,6 +221,10 @@ def event_content(planned: PlannedMilestone, settings: Settings) -> EventContent
     )
 
 
+def _contents(catalog: Catalog, settings: Settings) -> dict[str, EventContent]:
+    return {milestone_uid(m): event_content(m, settings) for m in catalog.milestones}
+
+
 @lru_cache(maxsize=1 << 15)
 def _event_bytes(content: EventContent, record: EventRecord) -> bytes:
     """One VEVENT, rendered. Memoised: a rebuild re-renders only events whose content or
@@ -368,118 +255,6 @@ def _event_bytes(content: EventContent, record: EventRecord) -> bytes:
     return event.to_ical()
 
 
-# --- time zones -----------------------------------------------------------------------------
-
-_WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
-
-
-@dataclass(frozen=True)
-class _Transition:
-    local: datetime  # wall-clock time of the change, in the offset before it
-    offset_from: timedelta
-    offset_to: timedelta
-    name: str
-    daylight: bool
-
-
-def _transitions(zone: ZoneInfo, year: int) -> list[_Transition]:
-    """Offset changes of a zone in a year, found by sampling (zoneinfo exposes no rules)."""
-    found = []
-    day = datetime(year, 1, 1, tzinfo=UTC)
-    end = datetime(year + 1, 1, 1, tzinfo=UTC)
-    while day < end:
-        nxt = day + timedelta(days=1)
-        if day.astimezone(zone).utcoffset() != nxt.astimezone(zone).utcoffset():
-            step = day
-            while step < nxt:
-                after = step + timedelta(minutes=15)
-                before_offset = step.astimezone(zone).utcoffset() or timedelta(0)
-                after_local = after.astimezone(zone)
-                if before_offset != after_local.utcoffset():
-                    found.append(
-                        _Transition(
-                            local=(after + before_offset).replace(tzinfo=None),
-                            offset_from=before_offset,
-                            offset_to=after_local.utcoffset() or timedelta(0),
-                            name=after_local.tzname() or "",
-                            daylight=bool(after_local.dst()),
-                        )
-                    )
-                step = after
-        day = nxt
-    return found
-
-
-def _nth(day: date) -> int:
-    """Which weekday of its month: 1..4, or -1 for the last one."""
-    last = _calendar.monthrange(day.year, day.month)[1]
-    return -1 if day.day + 7 > last else (day.day - 1) // 7 + 1
-
-
-def _rule_date(year: int, month: int, weekday: int, nth: int) -> date:
-    days = [
-        d
-        for d in range(1, _calendar.monthrange(year, month)[1] + 1)
-        if date(year, month, d).weekday() == weekday
-    ]
-    return date(year, month, days[nth if nth < 0 else nth - 1])
-
-
-def _rule_holds(zone: ZoneInfo, first: _Transition, second: _Transition, year: int) -> bool:
-    """The yearly rule read from ``year`` also describes the next few years."""
-    for later in range(year + 1, year + 5):
-        actual = _transitions(zone, later)
-        if len(actual) != 2:
-            return False
-        for rule, seen in zip((first, second), actual, strict=True):
-            expected = _rule_date(later, rule.local.month, rule.local.weekday(), _nth(rule.local))
-            if seen.local.date() != expected or seen.local.time() != rule.local.time():
-                return False
-    return True
-
-
-@lru_cache(maxsize=32)
-def vtimezone(tzid: str, year: int) -> bytes:
-    """A VTIMEZONE with yearly RRULEs, as Outlook reads them (it misreads long RDATE lists).
-
-    The rule is read from the zone's changes in ``year`` and checked against the following
-    years; a zone without daylight saving gets one STANDARD observance. Only a zone whose
-    rules do not fit a yearly rule falls back to icalendar's exact RDATE-based component.
-    """
-    zone = ZoneInfo(tzid)
-    changes = _transitions(zone, year)
-    timezone = Timezone()
-    timezone.add("tzid", tzid)
-    if not changes:
-        moment = datetime(year, 1, 1, 12, tzinfo=UTC).astimezone(zone)
-        offset = moment.utcoffset() or timedelta(0)
-        standard = TimezoneStandard()
-        # Observance starts are local wall-clock times: floating by definition.
-        standard.add("dtstart", datetime(1970, 1, 1))  # noqa: DTZ001
-        standard.add("tzoffsetfrom", offset)
-        standard.add("tzoffsetto", offset)
-        standard.add("tzname", moment.tzname() or tzid)
-        timezone.add_component(standard)
-        return timezone.to_ical()
-    if len(changes) != 2 or not _rule_holds(zone, changes[0], changes[1], year):
-        return Timezone.from_tzid(tzid).to_ical()
-    for change in changes:
-        observance = TimezoneDaylight() if change.daylight else TimezoneStandard()
-        nth = _nth(change.local)
-        first = _rule_date(1970, change.local.month, change.local.weekday(), nth)
-        observance.add("dtstart", datetime.combine(first, change.local.time()))
-        observance.add(
-            "rrule",
-            {"freq": "yearly", "bymonth": change.local.month,
-             "byday": f"{nth}{_WEEKDAYS[change.local.weekday()]}"},
-        )
-        observance.add("tzoffsetfrom", change.offset_from)
-        observance.add("tzoffsetto", change.offset_to)
-        observance.add("tzname", change.name)
-        timezone.add_component(observance)
-    return timezone.to_ical()
-
-
 # --- feeds ----------------------------------------------------------------------------------
 
 
@@ -491,7 +266,6 @@ class FeedSpec:
     kind: FeedKind
     title: str
     description: str
-    timezone: str
     milestones: tuple[PlannedMilestone, ...]
     organisation: Organisation | None = None
     plan: Plan | None = None
@@ -508,7 +282,6 @@ def feed_specs(catalog: Catalog, settings: Settings) -> tuple[list[FeedSpec], li
     is reported and only its first holder (the whole feed, then plans) gets the feed.
     """
     plans = list(catalog.plans)
-    zone = settings.reminders.timezone
     everything = tuple(catalog.milestones)
     specs = [
         FeedSpec(
@@ -516,7 +289,6 @@ def feed_specs(catalog: Catalog, settings: Settings) -> tuple[list[FeedSpec], li
             "all",
             _plans_title(plans),
             f"Alla delmål i {_plans_title(plans)}. Påminnelser kommer med e-post.",
-            plans[0].timezone if len(plans) == 1 else zone,
             everything,
         )
     ]
@@ -536,7 +308,6 @@ def feed_specs(catalog: Catalog, settings: Settings) -> tuple[list[FeedSpec], li
                 "plan",
                 _text(plan.title),
                 f"Alla delmål i {_text(plan.title)}. Påminnelser kommer med e-post.",
-                plan.timezone,
                 tuple(m for m in everything if m.plan.id == plan.id),
                 plan=plan,
             )
@@ -557,17 +328,11 @@ def feed_specs(catalog: Catalog, settings: Settings) -> tuple[list[FeedSpec], li
                 f"{organisation.name} – {_plans_title(plans)}",
                 f"Delmål i {_plans_title(plans)} som {organisation.name} ansvarar för. "
                 "Påminnelser kommer med e-post.",
-                zone,
                 mine,
                 organisation=organisation,
             )
         )
     return specs, problems
-
-
-def _timezone_year(catalog: Catalog) -> int:
-    # Deterministic (never the clock): the newest plan year reflects the zone's current rules.
-    return max((p.year for p in catalog.plans), default=2024)
 
 
 def _calendar_head() -> Calendar:
@@ -588,23 +353,15 @@ def _wrap(head: bytes, parts: Iterable[bytes]) -> bytes:
 
 
 def _calendar_bytes(
-    title: str, description: str, tzid: str, year: int, refresh: timedelta, events: Iterable[bytes]
+    title: str, description: str, refresh: timedelta, events: Iterable[bytes]
 ) -> bytes:
     cal = _calendar_head()
     cal.calendar_name = _line(title)  # NAME (RFC 7986) and X-WR-CALNAME (Google, Outlook)
     cal.description = _line(description)  # DESCRIPTION (RFC 7986) and X-WR-CALDESC
-    cal.add("x-wr-timezone", tzid)
     # RFC 7986 requires VALUE=DURATION on REFRESH-INTERVAL; Outlook reads X-PUBLISHED-TTL.
     cal.add("refresh-interval", refresh, parameters={"VALUE": "DURATION"})
     cal.add("x-published-ttl", vDuration(refresh))
-    return _wrap(cal.to_ical(), (vtimezone(tzid, year), *events))
-
-
-def render_feeds(
-    catalog: Catalog, settings: Settings, history: History
-) -> tuple[dict[str, tuple[FeedSpec, bytes]], list[str]]:
-    """Every feed's bytes. ``history`` must hold a record for every milestone (advance first)."""
-    return _render(catalog, settings, history, _contents(catalog, settings))
+    return _wrap(cal.to_ical(), events)
 
 
 def _render(
@@ -615,18 +372,12 @@ def _render(
 ) -> tuple[dict[str, tuple[FeedSpec, bytes]], list[str]]:
     specs, problems = feed_specs(catalog, settings)
     refresh = parse_duration(settings.feeds.refresh)
-    year = _timezone_year(catalog)
     rendered = {uid: _event_bytes(c, history.events[uid]) for uid, c in contents.items()}
     feeds = {}
     for spec in specs:
         keyed = sorted((m.milestone.due, milestone_uid(m)) for m in spec.milestones)
         body = _calendar_bytes(
-            spec.title,
-            spec.description,
-            spec.timezone,
-            year,
-            refresh,
-            (rendered[uid] for _, uid in keyed),
+            spec.title, spec.description, refresh, (rendered[uid] for _, uid in keyed)
         )
         feeds[spec.name] = (spec, body)
     return feeds, problems
@@ -679,20 +430,15 @@ class Refresh:
     history: History
 
 
-def etag_of(body: bytes) -> str:
-    """Strong ETag: the same bytes always give the same tag, across restarts and hosts."""
-    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-
-
 def refresh(catalog: Catalog, settings: Settings, history: History, now: datetime) -> Refresh:
     """Build every feed for the catalog; return the feeds and the history to save.
 
     A feed's Last-Modified moves to ``now`` only when its bytes change (also when an event
     leaves it, which no event stamp would show), so If-Modified-Since stays truthful.
     """
-    stamp = _stamp(now)
+    stamp = utc_stamp(now)
     contents = _contents(catalog, settings)
-    history = _advance(history, contents, now)
+    history = advance(history, {uid: c.digest for uid, c in contents.items()}, now)
     rendered, problems = _render(catalog, settings, history, contents)
     records = dict(history.feeds)
     feeds: dict[str, Feed] = {}

@@ -21,7 +21,6 @@ from notifier.feed import (
     milestone_uid,
     refresh,
     swedish_date,
-    vtimezone,
 )
 from notifier.feedstate import (
     TokenFile,
@@ -32,6 +31,9 @@ from notifier.feedstate import (
 
 ROOT = Path(__file__).resolve().parent.parent
 PLAN_DIR = ROOT / "plan"
+# The whole feed and the feed history as the version that still wrote a VTIMEZONE published
+# them from the seed plan at FIRST_BUILD.
+PUBLISHED = ROOT / "tests" / "data" / "published-2024-05-06"
 PLAN_FILE = "gotland-2024.toml"
 
 FIRST_BUILD = datetime(2024, 5, 6, 9, 30, tzinfo=UTC)
@@ -201,12 +203,11 @@ def test_dates_are_written_out_in_swedish() -> None:
 
 def test_calendar_carries_what_subscribing_clients_need(seed, settings) -> None:
     body = build(seed, settings).feeds["polisen"].body
-    head = body.split(b"BEGIN:VTIMEZONE")[0].decode()
+    head = body.split(b"BEGIN:VEVENT")[0].decode()
     for line in (
         "VERSION:2.0",
         "CALSCALE:GREGORIAN",
         "METHOD:PUBLISH",
-        "X-WR-TIMEZONE:Europe/Stockholm",
         "REFRESH-INTERVAL;VALUE=DURATION:PT4H",
         "X-PUBLISHED-TTL:PT4H",
     ):
@@ -226,38 +227,33 @@ def test_refresh_interval_follows_the_configuration(seed) -> None:
     assert body.count(b"\r\nURL:https://intranat.example/plan\r\n") == 11
 
 
-def test_every_tzid_has_a_vtimezone_made_of_yearly_rules(seed, settings) -> None:
-    body = build(seed, settings).feeds[WHOLE].body
-    calendar = icalendar.Calendar.from_ical(body)
-    assert calendar.get_missing_tzids() == set()
-    zones = calendar.walk("VTIMEZONE")
-    assert [str(z["TZID"]) for z in zones] == ["Europe/Stockholm"]
-    text = zones[0].to_ical().decode()
-    assert "RDATE" not in text  # Outlook misreads long RDATE lists
-    assert "RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=3" in text
-    assert "RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10" in text
+def test_no_feed_names_a_time_zone_because_every_event_is_a_date(seed, settings) -> None:
+    # RFC 5545 3.6.5 asks for a VTIMEZONE per TZID referenced; dates reference none, and
+    # X-WR-TIMEZONE only tells some clients how to read floating times, which no event has.
+    for feed in build(seed, settings).feeds:
+        calendar = icalendar.Calendar.from_ical(feed.body)
+        assert calendar.get_missing_tzids() == set()
+        assert calendar.walk("VTIMEZONE") == []
+        assert b"TZID" not in feed.body
+        assert b"X-WR-TIMEZONE" not in feed.body
+        assert b"DTSTART;VALUE=DATE:" in feed.body
 
 
-@pytest.mark.parametrize(
-    ("tzid", "rules"),
-    [
-        ("Europe/Helsinki", 2),
-        ("America/New_York", 2),
-        ("Australia/Sydney", 2),  # daylight saving across the turn of the year
-        ("Asia/Tokyo", 0),  # no daylight saving: one STANDARD observance
-    ],
-)
-def test_vtimezone_matches_the_zone_database(tzid: str, rules: int) -> None:
-    text = vtimezone(tzid, 2024).decode()
-    assert text.count("RRULE:") == rules
-    assert "RDATE" not in text
-    calendar = IcsCalendarStream.calendar_from_ics(
-        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\n"
-        + text
-        + "BEGIN:VEVENT\r\nUID:x\r\nDTSTAMP:20240101T000000Z\r\n"
-        f"DTSTART;TZID={tzid}:20240715T120000\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
-    )
-    assert calendar.timezones[0].tz_id == tzid
+def test_feeds_published_with_a_vtimezone_keep_every_event_as_it_was(seed, settings) -> None:
+    """Dropping the VTIMEZONE changes each calendar's bytes once, and no event: subscribers
+    see no event updated (same SEQUENCE, LAST-MODIFIED and bytes), only a new feed body."""
+    old_body = (PUBLISHED / "calendar.ics").read_bytes()
+    old_history = load_history(PUBLISHED / "feed-history.json")
+    assert b"BEGIN:VTIMEZONE" in old_body
+    now = build(seed, settings, old_history, LATER_BUILD)
+    assert now.history.events == old_history.events
+    for uid in SEED_EVENTS:
+        assert event_block(now.feeds[WHOLE].body, uid) == event_block(old_body, uid)
+    # The bytes changed, so Last-Modified moves once; the next rebuild keeps it.
+    assert now.feeds[WHOLE].last_modified == LATER_BUILD
+    again = build(seed, settings, now.history, MUCH_LATER)
+    assert again.feeds[WHOLE].body == now.feeds[WHOLE].body
+    assert again.feeds[WHOLE].last_modified == LATER_BUILD
 
 
 # --- bytes on the wire ------------------------------------------------------------------------
@@ -474,6 +470,7 @@ def test_milestone_calendar_is_one_published_event_identical_to_the_feed(seed, s
     uid = "gotland-2024.forelasning-sexuellt-vald.1@notifier"
     assert str(event["UID"]) == uid
     assert event_block(body, uid) == event_block(result.feeds[WHOLE].body, uid)
+    assert b"VTIMEZONE" not in body and b"TZID" not in body  # it never carried one
     IcsCalendarStream.calendar_from_ics(body.decode())
 
 
