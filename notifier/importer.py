@@ -16,25 +16,18 @@ The result is a plain dict in the plan file's schema (see ``plan.py``), ready to
 from __future__ import annotations
 
 import re
-import unicodedata
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from notifier.errors import PlanError
+from notifier.slugs import slugify
 
 COLUMNS = ("Orsak", "Mål", "Åtgärd", "Vem?", "När?")
 _HEADING = re.compile(r"^(\d+(?:\.\d+)*)\.?\s+(\S.*)$")
 _DATED = re.compile(r"^daterad\s+(\d{4}-\d{2}-\d{2})\s*$", re.IGNORECASE)
 _YEAR = re.compile(r"\b(19|20)\d{2}\b")
 _ID_STOPWORDS = {"av", "och", "for", "till", "om", "i", "med", "pa", "en", "ett", "den", "det"}
-
-
-def slugify(text: str, max_words: int = 5) -> str:
-    """ASCII slug for ids and URLs: 'Krogar mot knark' -> 'krogar-mot-knark'."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    words = re.findall(r"[a-z0-9]+", ascii_text.lower())
-    return "-".join(words[:max_words]) or "x"
 
 
 def action_id(measure: str) -> str:

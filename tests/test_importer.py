@@ -11,6 +11,7 @@ from notifier.cli import main
 from notifier.errors import PlanError
 from notifier.importer import import_plan
 from notifier.plan import dump_plan, load_plan
+from notifier.slugs import slugify
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "plan" / "gotland-2024.toml"
@@ -80,3 +81,16 @@ def test_import_command_writes_a_plan_that_loads(tmp_path: Path, seed_text: str)
     assert plan.id == "test-2024"
     assert len(plan.actions) == 9
     assert main(["import", str(source), "-o", str(target)]) == 1, "never overwrites silently"
+
+
+@pytest.mark.parametrize(
+    ("text", "words", "slug"),
+    [
+        ("Krogar mot knark", 5, "krogar-mot-knark"),
+        ("Länsstyrelsen i Gotlands län", 8, "lansstyrelsen-i-gotlands-lan"),
+        ("Åtgärdsplan 2024 - brottsförebyggande", 3, "atgardsplan-2024-brottsforebyggande"),
+        ("– ? –", 5, "x"),
+    ],
+)
+def test_slugs_are_ascii_words_joined_by_hyphens(text: str, words: int, slug: str) -> None:
+    assert slugify(text, max_words=words) == slug
