@@ -1,0 +1,316 @@
+"""The shipped nginx front (deploy/nginx/notifier.conf) with a real nginx and real TLS.
+
+nginx serves the feed files that `notifier run` writes into feeds.dir and proxies the rest to
+it; the test changes only the addresses, ports and paths of the shipped file (and asserts that
+each one it changes is there, so the shipped file cannot drift from what is tested). The
+certificate comes from a throw-away CA (trustme) that the client trusts, so TLS is checked
+for real.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import trustme
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = ROOT / "deploy" / "nginx" / "notifier.conf"
+DEADLINE = 20.0
+
+
+def nginx_binary() -> str:
+    found = shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if Path(p).exists()), None
+    )
+    if found is None:
+        message = "nginx is not installed (Debian: apt-get install nginx; .ci/run does it)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _replace(text: str, old: str, new: str) -> str:
+    assert old in text, f"{SHIPPED} no longer has {old!r}: update this test with it"
+    return text.replace(old, new)
+
+
+@dataclass
+class Front:
+    https_port: int
+    http_port: int
+    app_port: int
+    feeds: Path
+    context: ssl.SSLContext
+
+    def request(
+        self,
+        path: str,
+        method: str = "GET",
+        headers: dict[str, str] | None = None,
+        body: bytes | None = None,
+    ) -> tuple[int, dict[str, str], bytes]:
+        connection = http.client.HTTPSConnection(
+            "localhost", self.https_port, context=self.context, timeout=10
+        )
+        try:
+            connection.request(method, path, body=body, headers=headers or {})
+            response = connection.getresponse()
+            headers = {k.lower(): v for k, v in response.getheaders()}
+            return response.status, headers, response.read()
+        finally:
+            connection.close()
+
+    def from_app(self, path: str) -> tuple[int, bytes]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.app_port}{path}", timeout=10) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+
+
+def _configure_notifier(project: Path, app_port: int, https_port: int, tokens: bool) -> Path:
+    config = project / "config.toml"
+    text = config.read_text(encoding="utf-8")
+    text = _config_set(text, "server", "port", str(app_port))
+    text = _config_set(text, "feeds", "base_url", f'"https://localhost:{https_port}"')
+    text = _config_set(text, "feeds", "tokens", "true" if tokens else "false")
+    text = _config_set(text, "feeds", "dir", f'"{project / "feeds"}"')
+    config.write_text(text, encoding="utf-8")
+    return config
+
+
+def _config_set(text: str, section: str, key: str, value: str) -> str:
+    """Set ``key`` in ``[section]`` of the shipped config.toml, whether it is set or commented."""
+    lines = text.splitlines()
+    start = lines.index(f"[{section}]")
+    for number in range(start + 1, len(lines)):
+        line = lines[number]
+        if line.startswith("["):
+            break
+        bare = line.lstrip("# ")
+        if bare.startswith(f"{key} =") or bare.startswith(f"{key}="):
+            lines[number] = f"{key} = {value}"
+            return "\n".join(lines) + "\n"
+    lines.insert(start + 1, f"{key} = {value}")
+    return "\n".join(lines) + "\n"
+
+
+def _nginx_config(folder: Path, front: Front, certificate: Path, key: Path) -> Path:
+    site = SHIPPED.read_text(encoding="utf-8")
+    site = _replace(site, "listen 443 ssl;", f"listen 127.0.0.1:{front.https_port} ssl;")
+    site = _replace(site, "listen [::]:443 ssl;\n", "")
+    site = _replace(site, "listen 80;", f"listen 127.0.0.1:{front.http_port};")
+    site = _replace(site, "listen [::]:80;\n", "")
+    site = _replace(site, "/etc/ssl/certs/plan.example.se.pem", str(certificate))
+    site = _replace(site, "/etc/ssl/private/plan.example.se.key", str(key))
+    site = _replace(site, "root /var/lib/notifier/feeds;", f"root {front.feeds};")
+    site = _replace(site, "server 127.0.0.1:8080;", f"server 127.0.0.1:{front.app_port};")
+    (folder / "notifier.conf").write_text(site, encoding="utf-8")
+    # As on Debian: the http block around the site, gzip on for text (the site must still
+    # never compress a calendar).
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    temp = "\n".join(
+        f"  {name}_temp_path {folder / name};"
+        for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    main = f"""{user}worker_processes 1;
+pid {folder / "nginx.pid"};
+error_log {folder / "error.log"} warn;
+events {{ worker_connections 512; }}
+http {{
+  access_log {folder / "access.log"};
+{temp}
+  gzip on;
+  gzip_types text/plain text/calendar application/json;
+  include {folder / "notifier.conf"};
+}}
+"""
+    path = folder / "nginx.conf"
+    path.write_text(main, encoding="utf-8")
+    return path
+
+
+def _wait_until(check: Callable[[], bool], what: str, log: Callable[[], str] = str) -> None:
+    end = time.monotonic() + DEADLINE
+    while not check():
+        assert time.monotonic() < end, f"timed out waiting for {what}\n{log()}"
+        time.sleep(0.05)
+
+
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+@contextmanager
+def front(project: Path, tmp_path: Path, *, tokens: bool = False) -> Iterator[Front]:
+    binary = nginx_binary()
+    authority = trustme.CA()
+    issued = authority.issue_cert("localhost", "127.0.0.1")
+    certificate, key = tmp_path / "site.pem", tmp_path / "site.key"
+    issued.cert_chain_pems[0].write_to_path(str(certificate))
+    for extra in issued.cert_chain_pems[1:]:
+        certificate.write_bytes(certificate.read_bytes() + extra.bytes())
+    issued.private_key_pem.write_to_path(str(key))
+    context = ssl.create_default_context()
+    authority.configure_trust(context)
+
+    setup = Front(free_port(), free_port(), free_port(), project / "feeds", context)
+    config = _configure_notifier(project, setup.app_port, setup.https_port, tokens)
+    served = subprocess.Popen(
+        [sys.executable, "-m", "notifier", "--config", str(config), "run"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    folder = tmp_path / "nginx"
+    folder.mkdir()
+    nginx: subprocess.Popen[bytes] | None = None
+    try:
+
+        def served_log() -> str:
+            if served.poll() is None or served.stderr is None:
+                return "(notifier run is still running)"
+            return served.stderr.read().decode("utf-8", "replace")
+
+        _wait_until(lambda: _answers(setup.app_port), "notifier run", served_log)
+        _wait_until(lambda: (setup.feeds / "calendar").is_dir(), "the feed files", served_log)
+        conf = _nginx_config(folder, setup, certificate, key)
+        checked = subprocess.run(
+            [binary, "-t", "-c", str(conf), "-p", str(folder)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert checked.returncode == 0, checked.stderr
+        nginx = subprocess.Popen(
+            [binary, "-c", str(conf), "-p", str(folder), "-g", "daemon off;"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        _wait_until(
+            lambda: _answers(setup.https_port),
+            "nginx",
+            lambda: (folder / "error.log").read_text(errors="replace"),
+        )
+        yield setup
+    finally:
+        for process in (nginx, served):
+            if process is not None and process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=DEADLINE)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+
+def test_feeds_come_from_the_files_over_https_with_etag_304_and_never_gzip(
+    project: Path, tmp_path: Path
+) -> None:
+    with front(project, tmp_path) as site:
+        on_disk = (site.feeds / "calendar.ics").read_bytes()
+        status, headers, body = site.request("/calendar.ics", headers={"Accept-Encoding": "gzip"})
+        assert status == 200 and body == on_disk
+        assert body == site.from_app("/calendar.ics")[1]  # the same bytes notifier serves
+        assert headers["content-type"] == "text/calendar; charset=utf-8"
+        assert "content-encoding" not in headers
+        assert headers["cache-control"] == "no-cache, no-transform"
+        etag = headers["etag"]
+        status, _, body = site.request("/calendar.ics", headers={"If-None-Match": etag})
+        assert status == 304 and body == b""
+        status, headers, body = site.request(
+            "/calendar/polisen.ics", headers={"Accept-Encoding": "gzip, deflate"}
+        )
+        assert status == 200 and body == (site.feeds / "calendar" / "polisen.ics").read_bytes()
+        assert "content-encoding" not in headers
+        status, _, body = site.request("/calendar/polisen.ics", method="HEAD")
+        assert status == 200 and body == b""
+
+
+def test_no_listing_no_other_files_and_only_get_on_feeds(project: Path, tmp_path: Path) -> None:
+    with front(project, tmp_path) as site:
+        (site.feeds / "notes.txt").write_text("not a feed", encoding="utf-8")
+        for path in (
+            "/calendar/",
+            "/calendar",
+            "/calendar/nope.ics",
+            "/calendar/../notes.txt",
+            "/calendarx.ics",
+        ):
+            status, _, body = site.request(path)
+            assert status in (400, 404), path
+            assert b"polisen" not in body and b"not a feed" not in body, path
+        assert site.request("/calendar.ics", method="POST", body=b"x")[0] == 403
+
+
+def test_health_and_metrics_are_not_public_but_answer_on_the_loopback_port(
+    project: Path, tmp_path: Path
+) -> None:
+    with front(project, tmp_path) as site:
+        for path in ("/healthz", "/metrics", "/healthz?x=1"):
+            status, _, body = site.request(path)
+            assert status == 404, path
+            assert b"status" not in body and b"notifier_" not in body, path
+        assert site.from_app("/healthz")[0] == 200
+
+
+def test_the_rest_is_proxied_to_notifier_and_oversized_requests_are_refused(
+    project: Path, tmp_path: Path
+) -> None:
+    with front(project, tmp_path) as site:
+        status, _, body = site.request("/some/page")
+        proxied = site.from_app("/some/page")
+        assert (status, body) == proxied  # notifier's own answer, not nginx's
+        assert site.request("/some/page", method="POST", body=b"x" * 32_000)[0] == 413
+        huge = {"X-Filler": "y" * 20_000}
+        assert site.request("/calendar.ics", headers=huge)[0] in (400, 431, 494)
+
+
+def test_plain_http_is_sent_to_https(project: Path, tmp_path: Path) -> None:
+    with front(project, tmp_path) as site:
+        connection = http.client.HTTPConnection("127.0.0.1", site.http_port, timeout=10)
+        try:
+            connection.request("GET", "/calendar.ics", headers={"Host": "plan.example.se"})
+            response = connection.getresponse()
+            assert response.status == 301
+            assert response.getheader("Location") == "https://plan.example.se/calendar.ics"
+        finally:
+            connection.close()
+
+
+def test_a_token_feed_is_served_under_its_token_only(project: Path, tmp_path: Path) -> None:
+    with front(project, tmp_path, tokens=True) as site:
+        # One secret per feed: the folder that holds Polisen's feed is its token.
+        [token_folder] = [p.parent for p in (site.feeds / "calendar").glob("*/polisen.ics")]
+        assert len(token_folder.name) >= 16
+        status, _, body = site.request(f"/calendar/{token_folder.name}/polisen.ics")
+        assert status == 200 and body == (token_folder / "polisen.ics").read_bytes()
+        assert site.request("/calendar/polisen.ics")[0] == 404
+        assert site.request("/calendar.ics")[0] == 404
+        wrong = "A" * len(token_folder.name)
+        assert site.request(f"/calendar/{wrong}/polisen.ics")[0] == 404
