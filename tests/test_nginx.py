@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import http.client
 import os
-import shutil
 import socket
 import ssl
 import subprocess
@@ -24,34 +23,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import trustme
+from nginx_front import free_port, issue_certificate, main_config, nginx_binary, site_config, start
 
-ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = ROOT / "deploy" / "nginx" / "notifier.conf"
 DEADLINE = 20.0
 
 
-def nginx_binary() -> str:
-    found = shutil.which("nginx") or next(
-        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if Path(p).exists()), None
-    )
+def nginx() -> str:
+    found = nginx_binary()
     if found is None:
         message = "nginx is not installed (Debian: apt-get install nginx; .ci/run does it)"
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _replace(text: str, old: str, new: str) -> str:
-    assert old in text, f"{SHIPPED} no longer has {old!r}: update this test with it"
-    return text.replace(old, new)
 
 
 @dataclass
@@ -115,41 +99,6 @@ def _config_set(text: str, section: str, key: str, value: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _nginx_config(folder: Path, front: Front, certificate: Path, key: Path) -> Path:
-    site = SHIPPED.read_text(encoding="utf-8")
-    site = _replace(site, "listen 443 ssl;", f"listen 127.0.0.1:{front.https_port} ssl;")
-    site = _replace(site, "listen [::]:443 ssl;\n", "")
-    site = _replace(site, "listen 80;", f"listen 127.0.0.1:{front.http_port};")
-    site = _replace(site, "listen [::]:80;\n", "")
-    site = _replace(site, "/etc/ssl/certs/plan.example.se.pem", str(certificate))
-    site = _replace(site, "/etc/ssl/private/plan.example.se.key", str(key))
-    site = _replace(site, "root /var/lib/notifier/feeds;", f"root {front.feeds};")
-    site = _replace(site, "server 127.0.0.1:8080;", f"server 127.0.0.1:{front.app_port};")
-    (folder / "notifier.conf").write_text(site, encoding="utf-8")
-    # As on Debian: the http block around the site, gzip on for text (the site must still
-    # never compress a calendar).
-    user = "user root;\n" if os.geteuid() == 0 else ""
-    temp = "\n".join(
-        f"  {name}_temp_path {folder / name};"
-        for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    main = f"""{user}worker_processes 1;
-pid {folder / "nginx.pid"};
-error_log {folder / "error.log"} warn;
-events {{ worker_connections 512; }}
-http {{
-  access_log {folder / "access.log"};
-{temp}
-  gzip on;
-  gzip_types text/plain text/calendar application/json;
-  include {folder / "notifier.conf"};
-}}
-"""
-    path = folder / "nginx.conf"
-    path.write_text(main, encoding="utf-8")
-    return path
-
-
 def _wait_until(check: Callable[[], bool], what: str, log: Callable[[], str] = str) -> None:
     end = time.monotonic() + DEADLINE
     while not check():
@@ -167,18 +116,9 @@ def _answers(port: int) -> bool:
 
 @contextmanager
 def front(project: Path, tmp_path: Path, *, tokens: bool = False) -> Iterator[Front]:
-    binary = nginx_binary()
-    authority = trustme.CA()
-    issued = authority.issue_cert("localhost", "127.0.0.1")
-    certificate, key = tmp_path / "site.pem", tmp_path / "site.key"
-    issued.cert_chain_pems[0].write_to_path(str(certificate))
-    for extra in issued.cert_chain_pems[1:]:
-        certificate.write_bytes(certificate.read_bytes() + extra.bytes())
-    issued.private_key_pem.write_to_path(str(key))
-    context = ssl.create_default_context()
-    authority.configure_trust(context)
-
-    setup = Front(free_port(), free_port(), free_port(), project / "feeds", context)
+    binary = nginx()
+    certificate = issue_certificate(tmp_path)
+    setup = Front(free_port(), free_port(), free_port(), project / "feeds", certificate.client)
     config = _configure_notifier(project, setup.app_port, setup.https_port, tokens)
     served = subprocess.Popen(
         [sys.executable, "-m", "notifier", "--config", str(config), "run"],
@@ -188,30 +128,24 @@ def front(project: Path, tmp_path: Path, *, tokens: bool = False) -> Iterator[Fr
     )
     folder = tmp_path / "nginx"
     folder.mkdir()
-    nginx: subprocess.Popen[bytes] | None = None
+    server: subprocess.Popen[bytes] | None = None
+
+    def served_log() -> str:
+        if served.poll() is None or served.stderr is None:
+            return "(notifier run is still running)"
+        return served.stderr.read().decode("utf-8", "replace")
+
     try:
-
-        def served_log() -> str:
-            if served.poll() is None or served.stderr is None:
-                return "(notifier run is still running)"
-            return served.stderr.read().decode("utf-8", "replace")
-
         _wait_until(lambda: _answers(setup.app_port), "notifier run", served_log)
         _wait_until(lambda: (setup.feeds / "calendar").is_dir(), "the feed files", served_log)
-        conf = _nginx_config(folder, setup, certificate, key)
-        checked = subprocess.run(
-            [binary, "-t", "-c", str(conf), "-p", str(folder)],
-            capture_output=True,
-            text=True,
-            check=False,
+        site = site_config(
+            https_port=setup.https_port,
+            http_port=setup.http_port,
+            app_port=setup.app_port,
+            feeds=setup.feeds,
+            certificate=certificate,
         )
-        assert checked.returncode == 0, checked.stderr
-        nginx = subprocess.Popen(
-            [binary, "-c", str(conf), "-p", str(folder), "-g", "daemon off;"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        server = start(binary, main_config(folder, site))
         _wait_until(
             lambda: _answers(setup.https_port),
             "nginx",
@@ -219,7 +153,7 @@ def front(project: Path, tmp_path: Path, *, tokens: bool = False) -> Iterator[Fr
         )
         yield setup
     finally:
-        for process in (nginx, served):
+        for process in (server, served):
             if process is not None and process.poll() is None:
                 process.terminate()
                 try:
