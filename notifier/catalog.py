@@ -11,7 +11,6 @@ from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from notifier.deadlines import read_when
 from notifier.directory import Directory, load_directory
 from notifier.errors import PlanError
 from notifier.importer import slugify
@@ -26,6 +25,7 @@ from notifier.model import (
     Reading,
 )
 from notifier.plan import DIRECTORY_FILE, PlanFile, RefusedAction, load_plan, plan_paths
+from notifier.when import read_when
 
 
 @dataclass(frozen=True)

@@ -52,13 +52,13 @@ from notifier import schedule
 from notifier.catalog import Catalog, load_catalog
 from notifier.compose import Composer, DigestData
 from notifier.config import Settings, load_settings
-from notifier.deadlines import read_when
 from notifier.errors import ConfigError, PlanError, UserError
 from notifier.feed import WHOLE
 from notifier.mail import message_bytes
 from notifier.model import Reading
 from notifier.plan import load_plan
 from notifier.server import FeedApp, FeedServer, FeedStore
+from notifier.when import read_when
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_PLAN = ROOT / "plan" / "gotland-2024.toml"

@@ -16,8 +16,8 @@ from babel.dates import get_month_names
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from notifier.deadlines import MAX_YEAR, MIN_YEAR, read_when
 from notifier.model import Reading
+from notifier.when import MAX_YEAR, MIN_YEAR, read_when
 
 PLAN_YEAR = 2024
 

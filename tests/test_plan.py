@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from notifier.catalog import load_catalog, milestone_slots, plan_spans
-from notifier.deadlines import read_when
 from notifier.errors import PlanError
 from notifier.importer import import_plan
 from notifier.model import Milestone
 from notifier.plan import dump_plan, load_plan
+from notifier.when import read_when
 
 
 def _edit(path: Path, old: str, new: str) -> None:

@@ -9,13 +9,13 @@ from pathlib import Path
 from notifier.catalog import load_catalog
 from notifier.commands.base import EXIT_OK, EXIT_PROBLEMS, Context
 from notifier.compose import Composer
-from notifier.deadlines import read_when
 from notifier.errors import UserError
 from notifier.files import atomic_write
 from notifier.importer import import_plan, read_source
 from notifier.model import Location, Problem
 from notifier.plan import dump_plan, is_valid_id
 from notifier.report import catalog_json, catalog_text, reading_json, reading_text
+from notifier.when import read_when
 
 
 def _year(text: str) -> int:

@@ -1,0 +1,60 @@
+"""The time expressions the grammar reads and the resolver turns into milestones: a unit as
+written, a time (one unit, a range or a pair), an uncertainty margin and an item (one milestone
+with its label and modifiers). Years may still be missing; resolving fills them in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from notifier.when.vocabulary import Modifier, MonthDay
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """A named time as written, its year possibly still missing."""
+
+    kind: str  # "day", "month", "year", "week", "period", "point"
+    start: int  # where it stands in the text, for reasons
+    end: int
+    first: MonthDay = (1, 1)
+    last: MonthDay = (12, 0)
+    year: int | None = None  # the written year, in which the unit begins
+    end_year: int | None = None  # the second of a written pair of years ("2025/2026")
+    plan_offset: int | None = None  # "året" (0), "nästa år" (1): relative to the plan's year
+    week: int | None = None  # an ISO week, instead of first/last
+    weekday: int | None = None  # in a week: that day; with a date: a check
+    in_week: int | None = None  # a week number the date must fall in (a check)
+    due: MonthDay | None = None  # the due day when it is not the last day (årsskiftet)
+    before: MonthDay | None = None  # the last day "före" it, when not the day before it begins
+
+    @property
+    def has_year(self) -> bool:
+        return self.year is not None or self.plan_offset is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Time:
+    left: Unit
+    right: Unit | None  # the end of a range or pair
+    pair: bool  # "sommar/höst": the right must begin the day after the left ends
+    approximate: bool
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class Margin:
+    amount: int
+    unit: str  # "months", "weeks" or "days"
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    start: int
+    end: int
+    label: str | None
+    time: Time
+    tentative: bool
+    deadline: Modifier | None  # BY_END or BEFORE
+    starts: bool  # due on the window's first day
+    margin: Margin | None
