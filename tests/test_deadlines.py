@@ -1,4 +1,4 @@
-"""How a "När?" text is read: every rule of DESIGN.md "Reading 'När?'", one row per text.
+"""How a "När?" text is read: every rule of README.md 'Reading "När?"', one row per text.
 
 Rows are (label, start, end, due, tentative), dates in ISO form; the Swedish text is the test id.
 The plan's year is 2024 unless a test says otherwise.
@@ -83,9 +83,9 @@ def test_every_seed_text_is_read_as_the_rules_say(text: str, expected: list[Row]
     assert rows(text) == expected
 
 
-# --- Every example the design gives, with the design's result -------------------------------
+# --- Every example the rules give, with the rules' result -----------------------------------
 
-DESIGN_EXAMPLES = [
+RULE_EXAMPLES = [
     # ranges with "-", "–" or "till"; a range may cross a year
     ("Februari-mars 2024", one("2024-02-01", "2024-03-31")),
     ("november 2024–februari 2025", one("2024-11-01", "2025-02-28")),
@@ -151,8 +151,8 @@ DESIGN_EXAMPLES = [
 ]
 
 
-@table(DESIGN_EXAMPLES)
-def test_each_example_of_the_design_reads_as_the_design_says(
+@table(RULE_EXAMPLES)
+def test_each_example_of_the_rules_reads_as_the_rules_say(
     text: str, expected: list[Row]
 ) -> None:
     assert rows(text) == expected
@@ -249,7 +249,7 @@ def test_a_single_day_without_a_deadline_word_is_a_one_day_window() -> None:
     assert rows("senast 2024-09-15") == one(None, "2024-09-15")
 
 
-# --- Where the design is silent: the decisions, one row each ---------------------------------
+# --- Where the rules are silent: the decisions, one row each --------------------------------
 
 DECISIONS = [
     # a season is named by the year it begins in
@@ -324,7 +324,7 @@ DECISIONS = [
 
 
 @table(DECISIONS)
-def test_each_decision_where_the_design_is_silent_is_kept(text: str, expected: list[Row]) -> None:
+def test_each_decision_where_the_rules_are_silent_is_kept(text: str, expected: list[Row]) -> None:
     assert rows(text) == expected
 
 
