@@ -15,7 +15,6 @@ import json
 import os
 import re
 import tomllib
-from contextvars import ContextVar
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal, get_origin
@@ -41,9 +40,6 @@ PASSWORD_FILE_ENV = "NOTIFIER_SMTP__PASSWORD_FILE"
 CREDENTIAL_NAME = "smtp-password"
 DEFAULT_CONFIG = Path("config.toml")
 
-_file_data: ContextVar[dict[str, Any] | None] = ContextVar("notifier_config_file", default=None)
-# Variables load_settings has refused by name (lower case, as pydantic-settings keys them).
-_refused_env: ContextVar[frozenset[str]] = ContextVar("notifier_refused_env", default=frozenset())
 # Fields of Settings that neither the file nor the environment may set.
 _INTERNAL = frozenset({"source"})
 UNKNOWN_KEY = "unknown key; check its spelling against the shipped config.toml"
@@ -184,26 +180,6 @@ class LogSettings(Section):
     format: Literal["text", "json"] = "text"
 
 
-class _ParsedFile(PydanticBaseSettingsSource):
-    """Feeds the already parsed config.toml to pydantic-settings at the right precedence."""
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        return dict(_file_data.get() or {})
-
-
-class _Environment(EnvSettingsSource):
-    """The NOTIFIER_* variables, less those load_settings has already refused by name."""
-
-    def __init__(self, settings_cls: type[BaseSettings]) -> None:
-        super().__init__(settings_cls)
-        refused = _refused_env.get()
-        if refused:
-            self.env_vars = {k: v for k, v in self.env_vars.items() if k.lower() not in refused}
-
-
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="NOTIFIER_",
@@ -235,7 +211,43 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, _Environment(settings_cls), _ParsedFile(settings_cls))
+        # No .env file and no secrets folder: a secret comes from a file named on purpose.
+        return (init_settings, env_settings)
+
+
+class _Environment(EnvSettingsSource):
+    """The NOTIFIER_* variables, less those that load_settings refuses by name itself.
+
+    Which ones those are follows from the environment alone (``_check_environment``), so
+    the source works it out from what it reads, rather than being told by its caller.
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        refused = _check_environment()[1]
+        if refused:
+            self.env_vars = {k: v for k, v in self.env_vars.items() if k.lower() not in refused}
+
+
+class _BelowEnvironment(Settings):
+    """Settings whose keyword arguments are config.toml's sections, outranked by NOTIFIER_*.
+
+    The file's values come in explicitly, through pydantic-settings' own init source, which
+    ``settings_customise_sources`` ranks below the environment. Only known section names are
+    passed as keywords: BaseSettings takes its own ``_env_file``, ``_secrets_dir`` and other
+    ``_*`` options as keywords too, and a file must not be able to set those.
+    """
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (_Environment(settings_cls), init_settings)
 
 
 def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -259,23 +271,30 @@ def load_settings(path: Path | None = None, *, required: bool = False) -> Settin
     problems = [f"{path}: {key}: {UNKNOWN_KEY}" for key in sorted(_INTERNAL & data.keys())]
     env_problems, refused = _check_environment()
     problems += env_problems
+    sections = _sections()
     settings: Settings | None = None
-    file_token = _file_data.set({k: v for k, v in data.items() if k not in _INTERNAL})
-    env_token = _refused_env.set(refused)
     try:
-        settings = Settings(source=path if path.exists() else None)
+        loaded = _BelowEnvironment(
+            **{key: value for key, value in data.items() if key in sections},
+            source=path if path.exists() else None,
+        )
+        # Validated already; handed on as the class every caller knows.
+        settings = Settings.model_construct(loaded.model_fields_set, **dict(loaded))
     except ValidationError as error:
-        problems += _describe(error, path, data)
+        problems += _describe(error, path, refused)
     except SettingsError as error:
         # Not expected: _check_environment refuses what pydantic-settings cannot decode.
-        problems.append(_undecodable(error))
-    finally:
-        _refused_env.reset(env_token)
-        _file_data.reset(file_token)
+        problems.append(_undecodable(error, refused))
+    # Where pydantic would list them: after the errors of the known sections, in file order.
+    problems += [
+        f"{path}: {key}: {UNKNOWN_KEY}{_got(value)}"
+        for key, value in data.items()
+        if key not in sections and key not in _INTERNAL
+    ]
     if problems or settings is None:
         raise ConfigError(problems)
     settings = _with_password(settings, path)
-    return _resolved(settings, path)
+    return _resolved(settings, path, refused)
 
 
 def _read_file(path: Path, *, required: bool) -> dict[str, Any]:
@@ -385,13 +404,13 @@ def _json_problem(parts: list[str], section: type[BaseModel], value: str) -> str
     return None
 
 
-def _undecodable(error: SettingsError) -> str:
+def _undecodable(error: SettingsError, refused: frozenset[str]) -> str:
     """A line for a SettingsError, naming the variables of the field it is about."""
     match = re.search(r'field "([^"]+)"', str(error))
     field = match.group(1).lower() if match else ""
     names = [
         name
-        for lower, name in _variables().items()
+        for lower, name in _variables(refused).items()
         if field and (lower == f"notifier_{field}" or lower.startswith(f"notifier_{field}__"))
     ]
     origin = ", ".join(f"${_shown(name)}" for name in sorted(names)) or f"${ENV_PREFIX}*"
@@ -415,13 +434,13 @@ def _shown(text: str) -> str:
     return "".join(char if char.isprintable() else ascii(char)[1:-1] for char in text)
 
 
-def _describe(error: ValidationError, path: Path, data: dict[str, Any]) -> list[str]:
+def _describe(error: ValidationError, path: Path, refused: frozenset[str]) -> list[str]:
     """One line per problem: 'config.toml: smtp.port: Input should be ... (got 'abc')'."""
     lines = []
     for item in error.errors():
         key = ".".join(str(part) for part in item["loc"])
-        origin = _origin(item["loc"], path)
-        got = f" (got {item['input']!r})" if item["type"] != "missing" and _is_scalar(item) else ""
+        origin = _origin(item["loc"], path, refused)
+        got = _got(item.get("input")) if item["type"] != "missing" else ""
         message = item["msg"]
         if item["type"] == "extra_forbidden":
             message = UNKNOWN_KEY
@@ -429,13 +448,16 @@ def _describe(error: ValidationError, path: Path, data: dict[str, Any]) -> list[
     return lines
 
 
-def _is_scalar(item: Any) -> bool:
-    return isinstance(item.get("input"), str | int | float | bool)
+def _got(value: object) -> str:
+    """The value in a problem line, when it is short enough to quote."""
+    return f" (got {value!r})" if isinstance(value, str | int | float | bool) else ""
 
 
-def _variables() -> dict[str, str]:
-    """The NOTIFIER_* variables pydantic-settings reads, by lower-case name (it ignores case)."""
-    refused = _refused_env.get()
+def _variables(refused: frozenset[str]) -> dict[str, str]:
+    """The NOTIFIER_* variables pydantic-settings reads, by lower-case name (it ignores case).
+
+    ``refused`` are the (lower-case) names of those kept from it (``_check_environment``).
+    """
     return {
         name.lower(): name
         for name in os.environ
@@ -443,13 +465,13 @@ def _variables() -> dict[str, str]:
     }
 
 
-def _origin(loc: tuple[Any, ...], path: Path) -> str:
+def _origin(loc: tuple[Any, ...], path: Path, refused: frozenset[str]) -> str:
     """Where a bad value came from: a variable, in any case, overrides the file.
 
     The variable may be the key's own (NOTIFIER_SMTP__PORT), a section or list holding it as
     JSON (NOTIFIER_SMTP='{"port": "x"}'), or one too deep (NOTIFIER_SMTP__HOST__X).
     """
-    names = _variables()
+    names = _variables(refused)
     for length in range(len(loc), 0, -1):
         env = ENV_PREFIX.lower() + "__".join(str(part).lower() for part in loc[:length])
         if env in names and _holds(os.environ[names[env]], loc[length:]):
@@ -516,7 +538,7 @@ def _with_password(settings: Settings, path: Path) -> Settings:
     return settings
 
 
-def _resolved(settings: Settings, path: Path) -> Settings:
+def _resolved(settings: Settings, path: Path, refused: frozenset[str]) -> Settings:
     """Paths with '~' expanded, and relative ones taken from the config file's folder."""
     base = path.resolve().parent if path.exists() else Path.cwd()
     problems: list[str] = []
@@ -528,7 +550,7 @@ def _resolved(settings: Settings, path: Path) -> Settings:
             value = value.expanduser()
         except RuntimeError:
             problems.append(
-                f"{_origin((section, key), path)}: {section}.{key}: cannot expand "
+                f"{_origin((section, key), path, refused)}: {section}.{key}: cannot expand "
                 f"'{_shown(value.parts[0])}' in '{_shown(str(value))}': no such user or no "
                 "home folder; write the full path"
             )
@@ -548,7 +570,7 @@ def password_origin(settings: Settings) -> str:
     """Where the SMTP password came from, for the start-up log (never the value)."""
     if settings.smtp.password is None:
         return "none"
-    variable = _variables().get("notifier_smtp__password")
+    variable = _variables(frozenset()).get("notifier_smtp__password")
     if variable is not None:
         return f"${_shown(variable)}"
     if settings.smtp.password_file:

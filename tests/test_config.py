@@ -115,3 +115,25 @@ def test_an_unreadable_password_file_fails_loudly(
     monkeypatch.setenv("NOTIFIER_SMTP__PASSWORD_FILE", str(tmp_path / "nope"))
     with pytest.raises(ConfigError, match="cannot read the SMTP password"):
         load_settings(tmp_path / "none.toml")
+
+
+@pytest.mark.parametrize("key", ["_env_file", "_secrets_dir", "_env_prefix"])
+def test_the_file_cannot_set_the_loaders_own_options(tmp_path: Path, key: str) -> None:
+    # pydantic-settings takes these as keywords of the settings class; from config.toml they
+    # are unknown keys like any other, never a folder of secrets or another prefix.
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "smtp").write_text('{"host": "elsewhere.example"}', encoding="utf-8")
+    path = tmp_path / "config.toml"
+    path.write_text(f'{key} = "{secrets}"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as error:
+        load_settings(path)
+    assert f"{path}: {key}: unknown key" in error.value.message
+
+
+def test_loaded_settings_are_plain_settings(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[smtp]\nhost = "mail.example.se"\n', encoding="utf-8")
+    settings = load_settings(path)
+    assert type(settings) is Settings
+    assert settings.source == path
