@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 
 from notifier.directory import Directory, load_directory
 from notifier.errors import PlanError
-from notifier.importer import slugify
 from notifier.model import (
     Action,
     Location,
@@ -25,6 +24,7 @@ from notifier.model import (
     Reading,
 )
 from notifier.plan import DIRECTORY_FILE, PlanFile, RefusedAction, load_plan, plan_paths
+from notifier.slugs import slugify
 from notifier.when import read_when
 
 

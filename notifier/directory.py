@@ -18,10 +18,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from notifier.config import is_address
+from notifier.checks import is_address
 from notifier.errors import PlanError
-from notifier.importer import slugify
 from notifier.model import Location, Organisation, Problem
+from notifier.slugs import slugify
 
 _SEPARATORS = re.compile(r"\s*(?:[,;&/+]|\boch\b|\bsamt\b)\s*", re.IGNORECASE)
 _HYPHENATION = re.compile(r"(\w)[-\u00ad]\s*(?=[a-zåäö])")

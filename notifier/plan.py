@@ -21,7 +21,7 @@ from typing import Any
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from notifier.config import check_leads, check_zone
+from notifier.checks import check_leads, check_zone
 from notifier.errors import PlanError
 from notifier.model import Action, Location, Milestone, Plan, Problem
 
