@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from notifier.when.expressions import Item, Margin, Time, Unit
 from notifier.when.refusal import Unreadable, quote
-from notifier.when.tokens import Kind
+from notifier.when.tokens import Kind, Token
 from notifier.when.units import UnitGrammar
 from notifier.when.vocabulary import (
     AMOUNT_WORDS,
@@ -101,20 +101,13 @@ class Grammar(UnitGrammar):
         return items
 
     def _skip_separators(self, i: int) -> int:
-        while (token := self._tok(i)) is not None and (
-            token.kind in (Kind.COMMA, Kind.SEMI, Kind.DOT) or token.low in ("och", "samt")
-        ):
+        while (token := self._tok(i)) is not None and _separates(token):
             i += 1
         return i
 
     def _at_item_end(self, i: int) -> bool:
         token = self._tok(i)
-        return (
-            token is None
-            or token.kind in (Kind.COMMA, Kind.SEMI, Kind.DOT)
-            or (token.kind is Kind.WORD and token.low in ("och", "samt"))
-            or token.line_break
-        )
+        return token is None or _separates(token) or token.line_break
 
     def _item(self, begin: int) -> tuple[Item, int]:
         """Label words and modifiers, then the time, then trailers."""
@@ -254,10 +247,7 @@ class Grammar(UnitGrammar):
         elif self._is(j, Kind.PLUS) and self._is(j + 1, Kind.DASH):
             j += 2
         elif named:
-            raise Unreadable(
-                f"'{self._quote(i, self._item_end(i))}' is not an uncertainty "
-                "margin this reader understands (write '+/- 3 månader')"
-            )
+            raise self._not_a_margin(i)
         else:
             return None
         amount = self._number(j, (1, 2, 3))
@@ -266,13 +256,16 @@ class Grammar(UnitGrammar):
         unit = MARGIN_UNITS.get(self._word(j + 1) or "")
         k = self._dot(j + 2)
         if amount is None or unit is None or (bracket and not self._is(k, Kind.RPAREN)):
-            raise Unreadable(
-                f"'{self._quote(i, self._item_end(i))}' is not an uncertainty "
-                "margin this reader understands (write '+/- 3 månader')"
-            )
+            raise self._not_a_margin(i)
         if amount > MARGIN_LIMITS[unit]:
             raise Unreadable(f"'{self._quote(i, k + bracket)}' is too wide a margin")
         return Margin(amount, unit), k + bracket
+
+    def _not_a_margin(self, i: int) -> Unreadable:
+        return Unreadable(
+            f"'{self._quote(i, self._item_end(i))}' is not an uncertainty "
+            "margin this reader understands (write '+/- 3 månader')"
+        )
 
     # -- times
 
@@ -375,3 +368,10 @@ class Grammar(UnitGrammar):
         token = self.tokens[j]
         left = Unit("day", token.start, token.end, (month, day), (month, day))
         return Time(left, right, False, approximate, token.start, right.end), end
+
+
+def _separates(token: Token) -> bool:
+    """Ends an item after its time; before the time, "och" and "samt" may be label words."""
+    return token.kind in (Kind.COMMA, Kind.SEMI, Kind.DOT) or (
+        token.kind is Kind.WORD and token.low in ("och", "samt")
+    )

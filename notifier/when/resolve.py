@@ -100,11 +100,7 @@ class Resolver:
         left, right = time.left, time.right
         if right is None:
             span = self._span(left, self._year_for(left, carried))
-            if left.end_year is not None and span.last.year != left.end_year:
-                raise Unreadable(
-                    f"'{self._quote(left.start, left.end)}' names two years, but "
-                    "that time does not run from one into the other"
-                )
+            self._check_year_pair(left, span)
             return span
         if right.end_year is not None and right.year is not None:
             # A pair of years at the end covers the whole range: "höst/vinter 2025/2026" begins
@@ -144,11 +140,7 @@ class Resolver:
                     f"'{self._quote(time.start, time.end)}' crosses a new year but names no "
                     "year: write the year beside each time"
                 )
-        if left.end_year is not None and left_span.last.year != left.end_year:
-            raise Unreadable(
-                f"'{self._quote(left.start, left.end)}' names two years, but "
-                "that time does not run from one into the other"
-            )
+        self._check_year_pair(left, left_span)
         fragment = self._quote(time.start, time.end)
         if time.pair and right_span.first != left_span.last + timedelta(days=1):
             raise Unreadable(
@@ -158,6 +150,15 @@ class Resolver:
         if left_span.first > right_span.first or left_span.last > right_span.last:
             raise Unreadable(f"'{fragment}' ends before it starts")
         return _Span(left_span.first, right_span.last, right_span.due, left_span.before)
+
+    def _check_year_pair(self, unit: Unit, span: _Span) -> None:
+        """A unit written with two years ("vintern 2024/2025") must run from the first into the
+        second."""
+        if unit.end_year is not None and span.last.year != unit.end_year:
+            raise Unreadable(
+                f"'{self._quote(unit.start, unit.end)}' names two years, but "
+                "that time does not run from one into the other"
+            )
 
     def _before(self, left: Unit, right: _Span, year: int) -> _Span:
         """The left end of a range whose year is written only at its right end. The year belongs

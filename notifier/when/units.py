@@ -148,10 +148,7 @@ class UnitGrammar(TokenCursor):
 
     def _check_year(self, year: int, a: int, b: int) -> int:
         if not MIN_YEAR <= year <= MAX_YEAR:
-            raise Unreadable(
-                f"'{self._quote(a, b)}' has the year {year}, outside the years "
-                f"{MIN_YEAR}–{MAX_YEAR} that can be read"
-            )
+            raise _year_outside(self._quote(a, b), year)
         return year
 
     def _with_year(self, unit: Unit, k: int) -> tuple[Unit, int]:
@@ -160,11 +157,7 @@ class UnitGrammar(TokenCursor):
         if year is None:
             return unit, k
         if not MIN_YEAR <= year <= MAX_YEAR:
-            raise Unreadable(
-                f"'{quote(self.text, unit.start, self.tokens[k].end)}' has the "
-                f"year {year}, outside the years {MIN_YEAR}–{MAX_YEAR} that can be "
-                "read"
-            )
+            raise _year_outside(quote(self.text, unit.start, self.tokens[k].end), year)
         if self._is(k + 1, Kind.SLASH, touching=True):
             second = self._tok(k + 2)
             if second is not None and second.kind is Kind.NUM and self._touching(k + 2):
@@ -397,3 +390,10 @@ class UnitGrammar(TokenCursor):
                 whole, kind="point", start=start, first=(12, 31), last=(12, 31), before=(12, 31)
             ), end
         return None
+
+
+def _year_outside(fragment: str, year: int) -> Unreadable:
+    return Unreadable(
+        f"'{fragment}' has the year {year}, outside the years "
+        f"{MIN_YEAR}–{MAX_YEAR} that can be read"
+    )
