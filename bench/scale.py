@@ -58,8 +58,10 @@ from notifier.config import Settings  # noqa: E402
 from notifier.directory import load_directory  # noqa: E402
 from notifier.due import due_items  # noqa: E402
 from notifier.feed import History, refresh  # noqa: E402
+from notifier.kinds.digest import digests  # noqa: E402
+from notifier.kinds.due import due_notices  # noqa: E402
+from notifier.kinds.reminder import reminders  # noqa: E402
 from notifier.plan import DIRECTORY_FILE, load_plan, plan_paths  # noqa: E402
-from notifier.schedule import digest_slots, due_notices, reminders  # noqa: E402
 from notifier.sender import planned_messages  # noqa: E402
 from notifier.when import read_when  # noqa: E402
 
@@ -91,7 +93,7 @@ def schedule_year(catalog: Catalog, settings: Settings) -> int:
     return (
         len(reminders(catalog, settings))
         + len(due_notices(catalog, settings))
-        + len(digest_slots(settings, YEAR_START, YEAR_END))
+        + len(digests(settings, YEAR_START, YEAR_END))
     )
 
 

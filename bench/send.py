@@ -63,9 +63,10 @@ from notifier.config import (  # noqa: E402
     TemplateSettings,
 )
 from notifier.due import Delivery, Skip, due_items  # noqa: E402
+from notifier.kinds.reminder import compose_reminder  # noqa: E402
 from notifier.ledger import SqliteLedger  # noqa: E402
 from notifier.mail import SendResult, SmtpMailer, message_bytes  # noqa: E402
-from notifier.schedule import Reminder, zone  # noqa: E402
+from notifier.schedule import zone  # noqa: E402
 from notifier.sender import planned_messages, send_due_once  # noqa: E402
 
 if TYPE_CHECKING:
@@ -225,11 +226,12 @@ def breakdown(
         # One message at a time, not kept: a pile of live MIME trees would make the garbage
         # collector, not the stage, the cost being measured.
         for delivery in deliveries:
-            payload = delivery.item.payload
-            if not isinstance(payload, Reminder):
+            if delivery.item.kind != "reminder":
                 raise RuntimeError(f"expected only reminders, got {delivery.item.kind}")
             start = time.perf_counter()
-            message = composer.reminder(payload, delivery.recipient, local_now, settings)
+            message = compose_reminder(
+                composer, delivery.item, delivery.recipient, local_now, settings
+            )
             middle = time.perf_counter()
             message_bytes(message)
             composing += middle - start

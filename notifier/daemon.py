@@ -23,10 +23,10 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from notifier import logs
 from notifier.catalog import Catalog
-from notifier.compose import problem_key
 from notifier.config import password_origin
 from notifier.errors import NotifierError, UserError
 from notifier.feedstate import TokenFile, history_path, load_history, publish, tokens_path
+from notifier.kinds.problem import problem_key
 from notifier.ledger import Ledger, open_ledger
 from notifier.logs import fields
 from notifier.mail import describe, mailer_for

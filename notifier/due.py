@@ -16,25 +16,14 @@ so nothing is skipped; after downtime, the recipients get one late reminder inst
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import Enum
-from typing import Literal
+from typing import Any, Generic, TypeVar
 
-from notifier.schedule import (
-    ChangeNotice,
-    DigestSlot,
-    DueNotice,
-    ProblemNotice,
-    Recipient,
-    Reminder,
-    lead_label,
-)
-
-Kind = Literal["reminder", "due", "changed", "digest", "problem"]
-KINDS: tuple[Kind, ...] = ("reminder", "due", "changed", "digest", "problem")
-State = Literal["due", "sending", "sent", "failed", "skipped"]
+from notifier.model import PlannedMilestone, Recipient
+from notifier.records import LedgerEntry, Snapshot
 
 # How long a claim ("sending") holds before another run may take the message over. Longer
 # than any SMTP transaction; short enough that a crash delays a reminder by minutes only.
@@ -47,56 +36,48 @@ BACKOFF_MAX = timedelta(hours=1)
 SUPERSEDED = "superseded by"
 EXPIRED = "too late: the milestone is due or the message is stale"
 NOTHING_TO_REPORT = "nothing to report"
+STALE = "it was stale"
+
+P = TypeVar("P")
 
 
 @dataclass(frozen=True)
-class LedgerEntry:
-    """What the ledger knows about one message to one recipient."""
-
-    key: str
-    recipient: str
-    kind: str
-    state: State
-    attempts: int = 0
-    permanent: bool = False
-    last_error: str | None = None
-    message_id: str | None = None
-    next_attempt_at: datetime | None = None
-    claimed_at: datetime | None = None
-    updated_at: datetime | None = None
-    milestone_key: str | None = None
-    due_date: date | None = None
-    note: str | None = None
-
-
-Snapshot = Mapping[tuple[str, str], LedgerEntry]
-
-
-@dataclass(frozen=True)
-class Outgoing:
+class Outgoing(Generic[P]):
     """One message the plan implies, to one or more recipients (one email each).
 
+    ``kind``: the name of its kind (see ``notifier.kinds``), which composes it.
     ``group``: messages that replace each other (only the latest due one is sent).
     ``expires_at``: not sent at or after this moment; None for never.
-    ``payload``: what the message is composed from.
+    ``payload``: what its kind composes it from, besides the milestone it is ``about``.
+    ``title``: how a skip reason names it once it replaced earlier ones (default: its key).
+    ``too_late``: why it is skipped when it has expired.
     """
 
     key: str
-    kind: Kind
+    kind: str
     group: str
     send_at: datetime
     expires_at: datetime | None
     recipients: tuple[Recipient, ...]
-    payload: Reminder | DueNotice | ChangeNotice | DigestSlot | ProblemNotice
-    milestone_key: str | None = None
-    due: date | None = None
+    payload: P
+    about: PlannedMilestone | None = None
+    title: str = ""
+    too_late: str = STALE
+
+    @property
+    def milestone_key(self) -> str | None:
+        return self.about.key if self.about else None
+
+    @property
+    def due(self) -> date | None:
+        return self.about.milestone.due if self.about else None
 
 
 @dataclass(frozen=True)
 class Delivery:
     """Send ``item`` to ``recipient`` now."""
 
-    item: Outgoing
+    item: Outgoing[Any]
     recipient: Recipient
 
     @property
@@ -123,106 +104,16 @@ class DuePlan:
     next_at: datetime | None = None
 
 
-# --- From the schedule to Outgoing --------------------------------------------------------
-
-
-def from_reminder(reminder: Reminder) -> Outgoing:
-    return Outgoing(
-        key=reminder.key,
-        kind="reminder",
-        group=f"reminder/{reminder.milestone_key}",
-        send_at=reminder.send_at,
-        # A reminder is worth sending until its milestone is due.
-        expires_at=reminder.due_at,
-        recipients=reminder.recipients,
-        payload=reminder,
-        milestone_key=reminder.milestone_key,
-        due=reminder.due,
-    )
-
-
-def from_due_notice(notice: DueNotice) -> Outgoing:
-    return Outgoing(
-        key=notice.key,
-        kind="due",
-        group=notice.key,
-        send_at=notice.send_at,
-        expires_at=notice.expires_at,
-        recipients=(notice.recipient,),
-        payload=notice,
-        milestone_key=notice.planned.key,
-        due=notice.planned.milestone.due,
-    )
-
-
-def from_change_notice(notice: ChangeNotice) -> Outgoing:
-    return Outgoing(
-        key=notice.key,
-        kind="changed",
-        group=f"changed/{notice.planned.key}",
-        send_at=notice.send_at,
-        expires_at=notice.expires_at,
-        recipients=notice.recipients,
-        payload=notice,
-        milestone_key=notice.planned.key,
-        due=notice.planned.milestone.due,
-    )
-
-
-def from_digest(slot: DigestSlot) -> Outgoing:
-    return Outgoing(
-        key=slot.key,
-        kind="digest",
-        # Only the latest missed digest is worth sending: it says everything the others did.
-        group="digest",
-        send_at=slot.send_at,
-        expires_at=None,
-        recipients=(slot.recipient,),
-        payload=slot,
-    )
-
-
-def from_problem(notice: ProblemNotice) -> Outgoing:
-    return Outgoing(
-        key=notice.key,
-        kind="problem",
-        # Each distinct set of problems is news of its own; a later one replaces nothing.
-        group=notice.key,
-        send_at=notice.send_at,
-        expires_at=notice.expires_at,
-        recipients=(notice.recipient,),
-        payload=notice,
-    )
-
-
-# --- Skip reasons -------------------------------------------------------------------------
-
-
-def superseded_reason(latest: Outgoing, latest_live: bool) -> str:
+def superseded_reason(latest: Outgoing[Any], latest_live: bool) -> str:
     """Why an earlier message of ``latest``'s group is skipped, naming ``latest``.
 
     When ``latest`` is itself too late, say so: otherwise the reason points at a message
     that never went out either.
     """
-    reason = f"{SUPERSEDED} {_name(latest)}"
+    reason = f"{SUPERSEDED} {latest.title or latest.key}"
     if latest_live:
         return reason
-    return f"{reason}, which was itself too late: {_too_late(latest)}"
-
-
-def _name(item: Outgoing) -> str:
-    payload = item.payload
-    if isinstance(payload, Reminder):
-        return f"the {lead_label(payload.lead)} reminder"
-    if isinstance(payload, DigestSlot):
-        return f"a later digest ({payload.start.isoformat()})"
-    return item.key
-
-
-def _too_late(item: Outgoing) -> str:
-    if item.kind in ("reminder", "changed"):
-        return "the milestone fell due"
-    return "it was stale"
+    return f"{reason}, which was itself too late: {latest.too_late}"
 
 
 # --- The rule -----------------------------------------------------------------------------
@@ -271,13 +162,13 @@ def is_open(entry: LedgerEntry | None) -> bool:
 
 
 def due_items(
-    items: Iterable[Outgoing],
+    items: Iterable[Outgoing[Any]],
     snapshot: Snapshot,
     now: datetime,
     lease: timedelta = DEFAULT_LEASE,
 ) -> DuePlan:
     """Apply the catch-up rule to every message; see the module docstring."""
-    groups: dict[str, list[Outgoing]] = defaultdict(list)
+    groups: dict[str, list[Outgoing[Any]]] = defaultdict(list)
     for item in items:
         groups[item.group].append(item)
     plan = DuePlan()
@@ -311,17 +202,7 @@ def due_items(
     return DuePlan(plan.send, plan.skip, min(wake) if wake else None)
 
 
-def due(
-    reminders: Sequence[Reminder],
-    snapshot: Snapshot,
-    now: datetime,
-    lease: timedelta = DEFAULT_LEASE,
-) -> DuePlan:
-    """The catch-up rule for reminders alone."""
-    return due_items([from_reminder(r) for r in reminders], snapshot, now, lease)
-
-
-def _any_open(item: Outgoing, snapshot: Snapshot) -> bool:
+def _any_open(item: Outgoing[Any], snapshot: Snapshot) -> bool:
     return any(is_open(snapshot.get((item.key, r.address))) for r in item.recipients)
 
 

@@ -18,8 +18,8 @@ due date last seen per milestone (``due_dates``), from which change notices foll
 ``Ledger`` is the interface the rest of notifier uses; ``SqliteLedger`` implements it with one
 SQLite file in WAL mode. A database server could stand behind the same interface.
 
-Schema versions: a file of an older version is migrated when opened for writing (each step in
-``_MIGRATIONS``, in one transaction, rows kept); a newer one is refused. Opened read-only
+Schema versions (``ledger_schema``): a file of an older version is migrated when opened for
+writing, in one transaction, rows kept; a newer one is refused. Opened read-only
 (``notifier schedule``, ``status``), a file is read as it is and never changed.
 """
 
@@ -35,143 +35,23 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
-from notifier.due import DEFAULT_LEASE, EXPIRED, Delivery, LedgerEntry, Skip, Snapshot
-from notifier.errors import UserError
-from notifier.schedule import KnownDue, RecordedProblem
+from notifier.due import DEFAULT_LEASE, EXPIRED, Delivery, Skip
+from notifier.ledger_schema import (
+    SCHEMA_VERSION,
+    LedgerError,
+    advice,
+    bring_up_to_date,
+    known_version,
+)
+from notifier.records import KnownDue, LedgerEntry, RecordedProblem, Snapshot
 
-SCHEMA_VERSION = 2
 MEMORY = ":memory:"
 # The note on a problem notice that was sent before the ledger recorded problem notices.
 SENT_BEFORE_LEDGER = "sent before the ledger recorded problem notices"
 
-_DELIVERIES = """
-CREATE TABLE {table} (
-    key             TEXT NOT NULL,
-    recipient       TEXT NOT NULL,
-    kind            TEXT NOT NULL
-                    CHECK (kind IN ('reminder', 'due', 'changed', 'digest', 'problem')),
-    state           TEXT NOT NULL
-                    CHECK (state IN ('due', 'sending', 'sent', 'failed', 'skipped')),
-    attempts        INTEGER NOT NULL DEFAULT 0,
-    last_error      TEXT,
-    permanent       INTEGER NOT NULL DEFAULT 0,
-    message_id      TEXT,
-    milestone_key   TEXT,
-    due_date        TEXT,
-    send_at         TEXT NOT NULL,
-    note            TEXT,
-    created_at      TEXT NOT NULL,
-    updated_at      TEXT NOT NULL,
-    claimed_at      TEXT,
-    sent_at         TEXT,
-    next_attempt_at TEXT,
-    PRIMARY KEY (key, recipient)
-) WITHOUT ROWID
-"""
-_DELIVERY_INDEXES = (
-    "CREATE INDEX deliveries_by_state ON deliveries (state, updated_at)",
-    "CREATE INDEX deliveries_by_milestone ON deliveries (milestone_key)",
-)
-_DUE_DATES = """
-CREATE TABLE due_dates (
-    milestone_key TEXT PRIMARY KEY,
-    due_date      TEXT NOT NULL,
-    previous_due  TEXT,
-    changed_at    TEXT,
-    seen_at       TEXT NOT NULL
-) WITHOUT ROWID
-"""
-# lines: the problem texts as a JSON array, in the order they were reported.
-_PROBLEMS = """
-CREATE TABLE problems (
-    key        TEXT PRIMARY KEY,
-    lines      TEXT NOT NULL,
-    first_seen TEXT NOT NULL
-) WITHOUT ROWID
-"""
-
-
-def _create(db: sqlite3.Connection) -> None:
-    db.execute(_DELIVERIES.format(table="deliveries"))
-    for statement in _DELIVERY_INDEXES:
-        db.execute(statement)
-    db.execute(_DUE_DATES)
-    db.execute(_PROBLEMS)
-
-
-def _to_version_2(db: sqlite3.Connection) -> None:
-    """Problem notices join the ledger: 'problem' becomes a kind, and problems a table.
-
-    SQLite cannot change a CHECK constraint in place, so the table is rebuilt (its indexes
-    go with the old one and are made again), every row copied as it was.
-    """
-    db.execute(_DELIVERIES.format(table="deliveries_new"))
-    columns = ", ".join(_COLUMNS)
-    db.execute(f"INSERT INTO deliveries_new ({columns}) SELECT {columns} FROM deliveries")
-    db.execute("DROP TABLE deliveries")
-    db.execute("ALTER TABLE deliveries_new RENAME TO deliveries")
-    for statement in _DELIVERY_INDEXES:
-        db.execute(statement)
-    db.execute(_PROBLEMS)
-
-
-# From each older version, the step to the next one.
-_MIGRATIONS = {1: _to_version_2}
-_COLUMNS = (
-    "key",
-    "recipient",
-    "kind",
-    "state",
-    "attempts",
-    "last_error",
-    "permanent",
-    "message_id",
-    "milestone_key",
-    "due_date",
-    "send_at",
-    "note",
-    "created_at",
-    "updated_at",
-    "claimed_at",
-    "sent_at",
-    "next_attempt_at",
-)
-
-
-class LedgerError(UserError):
-    """The ledger file cannot be used (unknown schema, not a ledger, unreadable)."""
-
 
 class _RollBack(Exception):
     """Ends a transaction that must change nothing."""
-
-
-_NOT_A_LEDGER = "Point ledger.path at a notifier ledger, or at a new file to start one."
-
-
-def _advice(error: sqlite3.Error) -> str:
-    """What an operator can do about an SQLite error, in words that lead to the fix."""
-    text = str(error).lower()
-    if "readonly" in text or "unable to open" in text or "permission" in text:
-        return (
-            "Make the ledger file and its folder writable by the service (SQLite adds -wal "
-            "and -shm files beside it): check owner and mode, or StateDirectory= in the "
-            "systemd unit. Nothing is sent until it can record what it sends."
-        )
-    if "full" in text:
-        return (
-            "Free space on the ledger's file system. Nothing is lost: what is not recorded as "
-            "sent is sent once the ledger can be written again."
-        )
-    if "not a database" in text:
-        return f"{_NOT_A_LEDGER} If this file was the ledger, restore it from a backup."
-    if "malformed" in text or "corrupt" in text:
-        return (
-            "The ledger file is damaged. Stop notifier, keep a copy of the file, and restore "
-            "it from a backup (or recover it with: sqlite3 FILE .recover). Nothing is sent "
-            "until then, so nothing is sent twice."
-        )
-    return _NOT_A_LEDGER
 
 
 @dataclass(frozen=True)
@@ -297,7 +177,7 @@ class SqliteLedger:
             )
         except sqlite3.Error as error:
             raise LedgerError(
-                [f"{self.path}: cannot open the ledger: {error}"], hint=_advice(error)
+                [f"{self.path}: cannot open the ledger: {error}"], hint=advice(error)
             ) from None
         self._db.row_factory = sqlite3.Row
         # One connection shared by the daemon's threads; SQLite serialises, this orders.
@@ -307,7 +187,7 @@ class SqliteLedger:
         except sqlite3.DatabaseError as error:
             self._db.close()
             raise LedgerError(
-                [f"{self.path}: not a usable ledger: {error}"], hint=_advice(error)
+                [f"{self.path}: not a usable ledger: {error}"], hint=advice(error)
             ) from None
         except LedgerError:
             self._db.close()
@@ -325,52 +205,15 @@ class SqliteLedger:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
         with self._transaction():
-            version = self._known_version()
-            if version == SCHEMA_VERSION:
-                return  # nothing to write: a file that can only be read still opens
-            if version == 0:
-                _create(self._db)
-                version = SCHEMA_VERSION
-            while version in _MIGRATIONS:
-                _MIGRATIONS[version](self._db)
-                version += 1
-            if version != SCHEMA_VERSION:  # a gap in the migrations: a defect, not the file's
-                raise LedgerError([f"{self.path}: no way to migrate from version {version}"])
-            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            bring_up_to_date(self._db, self.path)
 
     def _check_readable(self) -> None:
         with self._reading():
-            self._version = self._known_version()
+            self._version = known_version(self._db, self.path)
 
     def _has(self, version: int) -> bool:
         """Whether the file has what schema ``version`` brought (read-only files may be older)."""
         return self._version >= version
-
-    def _known_version(self) -> int:
-        """The file's schema version, if this notifier can use it; 0 for a new, empty file."""
-        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
-        if version > SCHEMA_VERSION:
-            raise LedgerError(
-                [
-                    f"{self.path}: ledger schema version {version} is newer than this "
-                    f"notifier understands (version {SCHEMA_VERSION})"
-                ],
-                hint="Run the notifier version that wrote it, or upgrade notifier.",
-            )
-        if version == SCHEMA_VERSION or version in _MIGRATIONS:
-            return version
-        tables = self._db.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-        ).fetchall()
-        if version != 0 or tables:
-            raise LedgerError(
-                [
-                    f"{self.path}: not a notifier ledger (schema version {version}, "
-                    f"tables: {', '.join(t[0] for t in tables) or 'none'})"
-                ],
-                hint=_NOT_A_LEDGER,
-            )
-        return 0
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -394,7 +237,7 @@ class SqliteLedger:
         try:
             yield
         except sqlite3.Error as error:
-            raise LedgerError([f"{self.path}: {doing}: {error}"], hint=_advice(error)) from None
+            raise LedgerError([f"{self.path}: {doing}: {error}"], hint=advice(error)) from None
 
     @contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:

@@ -4,12 +4,13 @@
 with a walking clock, and the tests call directly. Each call:
 
 1. records the plan's due dates, which turns a moved due date into a change notice;
-2. lists every message the plan implies (reminders, due notices, change notices, digests)
-   and every problem notice the ledger holds a refused edit for;
-3. asks ``due.due_items`` what to send and what to skip, given the ledger; a digest with
-   nothing to report is skipped too, unless ``digest.send_empty``;
+2. asks every kind of message (``notifier.kinds``) for the messages the plan and the ledger
+   imply: reminders, due notices, change notices, digests, and a problem notice per refused
+   edit the ledger holds;
+3. asks ``due.due_items`` what to send and what to skip, given the ledger; a message its kind
+   silences at send time (a digest with nothing to report) is skipped too;
 4. records the skips, writes a 'due' row per delivery, then per delivery:
-   claim -> compose -> mailer.send -> mark_sent / mark_failed.
+   claim -> compose (by its kind) -> mailer.send -> mark_sent / mark_failed.
 
 A temporary failure gets a ``next_attempt_at`` (1, 2, 4 … minutes, at most an hour); a later
 call retries it once that time has passed. Nothing here sleeps or loops: the ledger and the
@@ -24,89 +25,37 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any
 
-from notifier.compose import DigestData, Failure, message_id, recipient_identity
+from notifier.compose import message_id, recipient_identity
 from notifier.config import Settings
 from notifier.due import (
     DEFAULT_LEASE,
-    KINDS,
-    NOTHING_TO_REPORT,
     Delivery,
     Outgoing,
     Skip,
-    Snapshot,
     backoff,
     due_items,
-    from_change_notice,
-    from_digest,
-    from_due_notice,
-    from_problem,
-    from_reminder,
     is_open,
 )
+from notifier.kinds import KINDS, by_name, chosen
+from notifier.kinds.base import Kind, MessageComposer, Sources, Span
 from notifier.ledger import DueChange, Ledger
 from notifier.mail import Mailer, SendResult
-from notifier.model import PlannedMilestone
-from notifier.schedule import (
-    DAY,
-    WEEK,
-    ChangeNotice,
-    DigestSlot,
-    DueNotice,
-    KnownDue,
-    ProblemNotice,
-    Recipient,
-    RecordedProblem,
-    Reminder,
-    change_notices,
-    digest_slots,
-    due_notices,
-    milestones_between,
-    problem_notices,
-    reminders,
-    start_of_day,
-    zone,
-)
+from notifier.model import Recipient
+from notifier.records import KnownDue, RecordedProblem
+from notifier.schedule import DAY, WEEK, start_of_day, zone
 
 if TYPE_CHECKING:
     from notifier.catalog import Catalog
 
 logger = logging.getLogger(__name__)
 
-# Digest slots are looked for this far either side of now: enough to find the one just
-# missed (the catch-up rule sends only the latest) and the next one (for the wake-up time).
-_DIGEST_REACH = WEEK + DAY
-_WHEN_FIELD = "field när"
-
-
-class MessageComposer(Protocol):
-    """What ``compose.Composer`` offers; tests may pass a simpler one."""
-
-    def reminder(
-        self, reminder: Reminder, recipient: Recipient, now: datetime, settings: Settings
-    ) -> EmailMessage: ...
-
-    def due_notice(
-        self, planned: PlannedMilestone, recipient: Recipient, now: datetime, settings: Settings
-    ) -> EmailMessage: ...
-
-    def changed(
-        self,
-        planned: PlannedMilestone,
-        old_due: date,
-        recipient: Recipient,
-        now: datetime,
-        settings: Settings,
-    ) -> EmailMessage: ...
-
-    def digest(
-        self, digest_data: DigestData, recipient: Recipient, now: datetime, settings: Settings
-    ) -> EmailMessage: ...
-
-    def problem(
-        self, problems: Sequence[str], recipient: Recipient, now: datetime, settings: Settings
-    ) -> EmailMessage: ...
+# Messages that repeat for ever (digests) are looked for this far either side of now: enough
+# to find the one just missed (the catch-up rule sends only the latest) and the next one (for
+# the wake-up time).
+_REACH = WEEK + DAY
+Registry = Sequence[Kind[Any]]
 
 
 @dataclass(frozen=True)
@@ -150,11 +99,14 @@ def planned_messages(
     now: datetime,
     problems: Iterable[RecordedProblem] = (),
     kinds: Collection[str] | None = None,
-) -> list[Outgoing]:
-    """Every message around ``now`` (digests: the nearest week either side) of ``kinds``
-    (None: all): the plan's, and a problem notice per refused edit in ``problems``."""
-    digests = digest_slots(settings, now - _DIGEST_REACH, now + _DIGEST_REACH)
-    return _messages(catalog, settings, known, problems, digests, kinds)
+    registry: Registry = KINDS,
+) -> list[Outgoing[Any]]:
+    """Every message around ``now`` (those that repeat: the nearest week either side) of
+    ``kinds`` (None: all of the registry's): the plan's, and a problem notice per refused
+    edit in ``problems``."""
+    sources = Sources(catalog, settings, now, known, tuple(problems))
+    span = Span(now - _REACH, now + _REACH)
+    return [item for kind in chosen(kinds, registry) for item in kind.messages(sources, span)]
 
 
 def messages_between(
@@ -165,107 +117,30 @@ def messages_between(
     last: date | None,
     problems: Iterable[RecordedProblem] = (),
     kinds: Collection[str] | None = None,
-) -> list[Outgoing]:
+    registry: Registry = KINDS,
+) -> list[Outgoing[Any]]:
     """Every message of ``kinds`` (None: all) whose local send day is in [first, last].
 
-    Digests come every week for ever: without ``last`` they are listed up to the day of the
-    last other message, and at least the next one.
+    Messages that repeat (digests) come every week for ever: without ``last`` they are
+    listed up to the day of the last other message, and at least the next one.
     """
 
-    def day(item: Outgoing) -> date:
+    def day(item: Outgoing[Any]) -> date:
         return item.send_at.astimezone(zone(settings)).date()
 
-    others = [
-        item
-        for item in _messages(catalog, settings, known, problems, (), kinds)
-        if first <= day(item) and (last is None or day(item) <= last)
-    ]
-    digests: list[DigestSlot] = []
-    if kinds is None or "digest" in kinds:
-        until = last or max([first + WEEK, *(day(item) for item in others)])
-        end = start_of_day(until + DAY, settings)
-        digests = digest_slots(settings, start_of_day(first, settings), end)
-    items = others + [from_digest(slot) for slot in digests]
-    return sorted(items, key=lambda item: (item.send_at, item.key))
+    def within(items: Iterable[Outgoing[Any]]) -> list[Outgoing[Any]]:
+        return [i for i in items if first <= day(i) and (last is None or day(i) <= last)]
 
-
-def _messages(
-    catalog: Catalog,
-    settings: Settings,
-    known: Mapping[str, KnownDue],
-    problems: Iterable[RecordedProblem],
-    digests: Iterable[DigestSlot],
-    kinds: Collection[str] | None,
-) -> list[Outgoing]:
-    wanted = set(KINDS if kinds is None else kinds)
-    items: list[Outgoing] = []
-    if "reminder" in wanted:
-        items += [from_reminder(r) for r in reminders(catalog, settings)]
-    if "due" in wanted:
-        items += [from_due_notice(n) for n in due_notices(catalog, settings)]
-    if "changed" in wanted:
-        items += [from_change_notice(n) for n in change_notices(catalog, settings, known)]
-    if "digest" in wanted:
-        items += [from_digest(s) for s in digests]
-    if "problem" in wanted:
-        items += [from_problem(n) for n in problem_notices(problems, settings)]
-    return items
-
-
-def digest_data(
-    slot: DigestSlot, catalog: Catalog, settings: Settings, failed: Sequence[Failure]
-) -> DigestData:
-    """The digest's content: the coming weeks, what fell due in as many weeks back, what
-    could not be read, who is reached only through the coordinator, and what failed to send.
-
-    The plan records no "done", so every milestone past its due date counts as overdue; the
-    look-back keeps old plans from filling every digest forever.
-    """
-    weeks = settings.digest.weeks_ahead * WEEK
-    return DigestData(
-        start=slot.start,
-        end=slot.end,
-        upcoming=milestones_between(catalog.milestones, slot.start, slot.end),
-        overdue=milestones_between(catalog.milestones, slot.start - weeks, slot.start - DAY),
-        unreadable=unreadable_lines(catalog),
-        unreachable=unreachable_lines(catalog),
-        failed=list(failed),
-    )
-
-
-def digest_is_empty(data: DigestData) -> bool:
-    """Nothing coming, nothing past due, nothing unreadable, nobody reached only through the
-    coordinator, nothing failed: a digest that would only say "nothing"."""
-    return not (data.upcoming or data.overdue or data.unreadable or data.unreachable or data.failed)
-
-
-def unreadable_lines(catalog: Catalog) -> list[str]:
-    """One Swedish line per action whose "När?" gives no date, for the digest."""
-    return [
-        f"{view.plan.id}, åtgärd '{view.action.id}': \"{view.action.when.strip()}\""
-        for view in catalog.actions
-        if view.action.explicit_milestones is None
-        and not (view.reading.readable and view.reading.milestones)
-    ]
-
-
-def unreachable_lines(catalog: Catalog) -> list[str]:
-    """One Swedish line per organisation whose reminders reach the coordinator instead."""
-    lines = [
-        f"{o.name}: har ingen e-postadress i adresslistan"
-        for o in catalog.organisations
-        if not o.emails
-    ]
-    seen: set[str] = set()
-    for view in catalog.actions:
-        for name in view.unknown:
-            if name not in seen:
-                seen.add(name)
-                lines.append(
-                    f"{name} ({view.plan.id}, åtgärd '{view.action.id}'): "
-                    "finns inte i adresslistan"
-                )
-    return lines
+    wanted = chosen(kinds, registry)
+    start = start_of_day(first, settings)
+    sources = Sources(catalog, settings, start, known, tuple(problems))
+    once = [k for k in wanted if not k.repeats]
+    # Finite kinds list all of their messages whatever the span.
+    others = within(i for k in once for i in k.messages(sources, Span(start, start)))
+    until = last or max([first + WEEK, *(day(item) for item in others)])
+    span = Span(start, start_of_day(until + DAY, settings))
+    repeating = within(i for k in wanted if k.repeats for i in k.messages(sources, span))
+    return sorted(others + repeating, key=lambda item: (item.send_at, item.key))
 
 
 # --- The step -----------------------------------------------------------------------------
@@ -283,6 +158,7 @@ def send_due_once(
     should_stop: Callable[[], bool] | None = None,
     clock: Callable[[], datetime] | None = None,
     kinds: Collection[str] | None = None,
+    registry: Registry = KINDS,
 ) -> SendReport:
     """Send everything due at ``now``; see the module docstring.
 
@@ -290,42 +166,46 @@ def send_due_once(
     a long batch (a slow server, timeouts) must not claim its last messages with a lease
     that had already run out, nor schedule retries in the past.
 
-    ``kinds`` limits the step to those kinds of message (None: all); the daemon waiting
-    for an unreadable plan sends problem notices only.
+    ``kinds`` limits the step to those kinds of message (None: all of ``registry``); the
+    daemon waiting for an unreadable plan sends problem notices only, and does not take its
+    partial plan's due dates as the plan's.
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
     report = SendReport()
-    if kinds is None or "changed" in kinds:
+    wanted = chosen(kinds, registry)
+    if any(kind.reads_due_dates for kind in wanted):
         report.changes = _record_due_dates(catalog, ledger, now)
-    items = planned_messages(
-        catalog, settings, ledger.known_due_dates(), now, ledger.problems(), kinds
-    )
+    known, problems = ledger.known_due_dates(), tuple(ledger.problems())
+    items = planned_messages(catalog, settings, known, now, problems, kinds, registry)
     snapshot = ledger.snapshot()
+    sources = Sources(catalog, settings, now, known, problems, snapshot)
     plan = due_items(items, snapshot, now, lease)
-    digests = {
-        d.key: _digest_data(d.item, catalog, settings, ledger, snapshot, now)
-        for d in plan.send
-        if d.item.kind == "digest"
-    }
-    quiet = [] if settings.digest.send_empty else _quiet(plan.send, digests, snapshot)
+    handlers = by_name(registry)
+    quiet = _silenced(plan.send, handlers, sources)
     report.skipped = ledger.mark_skipped([*plan.skip, *quiet], now)
     for skip in plan.skip:
         # One line per recipient is noise after a long stop; the step's summary counts them.
         logger.debug("skipped %s to %s: %s", skip.key, skip.address, skip.reason)
     for skip in quiet:
-        logger.info("weekly digest %s not sent: %s", skip.key, skip.reason)
+        logger.info("%s %s not sent: %s", skip.item.kind, skip.key, skip.reason)
     silenced = {(s.key, s.address) for s in quiet}
     sends = [d for d in plan.send if (d.key, d.address) not in silenced]
     ledger.record_due(sends, now)
     wake = [plan.next_at] if plan.next_at else []
+
+    def compose(item: Outgoing[Any], recipient: Recipient, moment: datetime) -> EmailMessage:
+        # Dates in messages are local: the Date header then shows the Swedish offset.
+        local_now = moment.astimezone(zone(settings))
+        return handlers[item.kind].compose(item, recipient, local_now, sources, composer)
+
     for delivery in sends:
         if should_stop is not None and should_stop():
             report.stopped = True
             wake.append(now)
             break
         moment = clock() if clock is not None else now
-        outcome = _deliver(delivery, moment, settings, ledger, mailer, composer, lease, digests)
+        outcome = _deliver(delivery, moment, settings, ledger, mailer, compose, lease)
         if outcome is None:
             report.busy += 1
             wake.append(moment + lease)
@@ -351,34 +231,21 @@ def _record_due_dates(catalog: Catalog, ledger: Ledger, now: datetime) -> list[D
     return changes
 
 
-def _digest_data(
-    item: Outgoing,
-    catalog: Catalog,
-    settings: Settings,
-    ledger: Ledger,
-    snapshot: Snapshot,
-    now: datetime,
-) -> DigestData:
-    """What this digest says: computed once, both to decide whether it is empty and to
-    compose it, so the two cannot disagree."""
-    if not isinstance(item.payload, DigestSlot):
-        raise TypeError(f"{item.key} is not a digest")
-    failed = _failures(ledger, _last_digest(snapshot) or now - WEEK)
-    return digest_data(item.payload, catalog, settings, failed)
-
-
-def _quiet(
-    deliveries: Sequence[Delivery], digests: Mapping[str, DigestData], snapshot: Snapshot
+def _silenced(
+    deliveries: Sequence[Delivery], handlers: Mapping[str, Kind[Any]], sources: Sources
 ) -> list[Skip]:
-    """Digests with nothing to report, as skips. One already in flight (a claim whose sender
-    died) is finished instead: it may have reached the coordinator already."""
-    return [
-        Skip(d.item, d.recipient, NOTHING_TO_REPORT)
-        for d in deliveries
-        if d.key in digests
-        and digest_is_empty(digests[d.key])
-        and is_open(snapshot.get((d.key, d.address)))
-    ]
+    """Deliveries their kind says not to send after all (a digest with nothing to report), as
+    skips. One already in flight (a claim whose sender died) is finished instead: it may
+    have reached its recipient already."""
+    reasons: dict[str, str | None] = {}
+    skips = []
+    for delivery in deliveries:
+        if delivery.key not in reasons:
+            reasons[delivery.key] = handlers[delivery.item.kind].silenced(delivery.item, sources)
+        reason = reasons[delivery.key]
+        if reason is not None and is_open(sources.snapshot.get((delivery.key, delivery.address))):
+            skips.append(Skip(delivery.item, delivery.recipient, reason))
+    return skips
 
 
 def _deliver(
@@ -387,9 +254,8 @@ def _deliver(
     settings: Settings,
     ledger: Ledger,
     mailer: Mailer,
-    composer: MessageComposer,
+    compose: Callable[[Outgoing[Any], Recipient, datetime], EmailMessage],
     lease: timedelta,
-    digests: Mapping[str, DigestData],
 ) -> Outcome | None:
     """One message to one recipient; None when another process holds it."""
     item, recipient = delivery.item, delivery.recipient
@@ -408,7 +274,7 @@ def _deliver(
         )
     started = time.monotonic()
     try:
-        message = _compose(item, recipient, now, settings, composer, digests)
+        message = compose(item, recipient, now)
     except Exception as error:  # a template or data problem: keep it in the ledger, retry
         logger.exception("cannot compose %s to %s", item.key, recipient.address)
         result = SendResult(recipient.address, False, False, None, f"compose: {error}")
@@ -476,50 +342,3 @@ def _send(mailer: Mailer, message: EmailMessage, address: str) -> SendResult:
         if result.address.casefold() == address.casefold():
             return result
     return SendResult(address, False, False, None, "the mailer gave no result for this address")
-
-
-def _compose(
-    item: Outgoing,
-    recipient: Recipient,
-    now: datetime,
-    settings: Settings,
-    composer: MessageComposer,
-    digests: Mapping[str, DigestData],
-) -> EmailMessage:
-    # Dates in messages are local: the Date header then shows the Swedish offset.
-    local_now = now.astimezone(zone(settings))
-    payload = item.payload
-    if isinstance(payload, Reminder):
-        return composer.reminder(payload, recipient, local_now, settings)
-    if isinstance(payload, DueNotice):
-        return composer.due_notice(payload.planned, recipient, local_now, settings)
-    if isinstance(payload, ChangeNotice):
-        return composer.changed(payload.planned, payload.old_due, recipient, local_now, settings)
-    if isinstance(payload, ProblemNotice):
-        return composer.problem(list(payload.lines), recipient, local_now, settings)
-    if not isinstance(payload, DigestSlot):
-        raise TypeError(f"no way to compose {type(payload).__name__}")
-    return composer.digest(digests[item.key], recipient, local_now, settings)
-
-
-def _last_digest(snapshot: Snapshot) -> datetime | None:
-    """When the coordinator last got a digest: failures since then are news."""
-    sent_at = [
-        e.updated_at
-        for e in snapshot.values()
-        if e.kind == "digest" and e.state == "sent" and e.updated_at is not None
-    ]
-    return max(sent_at, default=None)
-
-
-def _failures(ledger: Ledger, since: datetime) -> list[Failure]:
-    return [
-        Failure(e.recipient, e.key, _failure_text(e.last_error, e.permanent))
-        for e in ledger.failures(since)
-    ]
-
-
-def _failure_text(error: str | None, permanent: bool) -> str:
-    text = error or "unknown error"
-    # Shown in the Swedish digest: say that a temporary failure is still being retried.
-    return text if permanent else f"{text} (nytt försök görs)"

@@ -50,10 +50,15 @@ from test_deadlines import VOCABULARY, assert_well_formed
 
 from notifier import schedule
 from notifier.catalog import Catalog, load_catalog
-from notifier.compose import Composer, DigestData
+from notifier.compose import Composer
 from notifier.config import Settings, load_settings
 from notifier.errors import ConfigError, PlanError, UserError
 from notifier.feed import WHOLE
+from notifier.kinds import reminder as reminder_kind
+from notifier.kinds.changed import compose_change_notice
+from notifier.kinds.digest import DigestData, compose_digest
+from notifier.kinds.due import compose_due_notice
+from notifier.kinds.problem import compose_problem_notice
 from notifier.mail import message_bytes
 from notifier.model import Reading
 from notifier.plan import load_plan
@@ -467,7 +472,7 @@ def _publish_and_schedule(folder: Path) -> None:
     catalog = load_catalog(folder)
     settings_ = Settings.model_construct()
     FeedStore(settings_).update(catalog, NOW)
-    schedule.reminders(catalog, settings_)
+    reminder_kind.reminders(catalog, settings_)
 
 
 @pytest.mark.parametrize("due", ["0001-01-01", "9999-12-31"])
@@ -995,7 +1000,7 @@ def test_an_address_the_config_accepts_can_be_used_in_a_message(
         return
     coordinator = schedule.coordinator(loaded)
     _assert_only_expected_headers(
-        composer.problem(["x"], coordinator, NOW, loaded), coordinator.address
+        compose_problem_notice(composer, ["x"], coordinator, NOW, loaded), coordinator.address
     )
 
 
@@ -1380,23 +1385,25 @@ def _every_kind(
 ) -> Iterator[tuple[EmailMessage, str]]:
     settings_ = Settings.model_construct()
     coordinator = schedule.coordinator(settings_)
-    reminders = schedule.reminders(catalog, settings_)
+    reminders = reminder_kind.reminders(catalog, settings_)
     assert reminders, [str(p) for p in catalog.problems]
     assert len(catalog.milestones) == 1
     reminder = reminders[0]
-    planned = reminder.planned
+    planned = reminder.about
     for recipient in reminder.recipients:
-        yield composer.reminder(reminder, recipient, NOW, settings_), recipient.address
-        yield composer.changed(planned, date(2024, 5, 1), recipient, NOW, settings_), (
+        yield reminder_kind.compose_reminder(composer, reminder, recipient, NOW, settings_), (
             recipient.address
         )
-    yield composer.due_notice(planned, coordinator, NOW, settings_), coordinator.address
+        yield compose_change_notice(
+            composer, planned, date(2024, 5, 1), recipient, NOW, settings_
+        ), recipient.address
+    yield compose_due_notice(composer, planned, coordinator, NOW, settings_), coordinator.address
     digest = DigestData(
         date(2024, 5, 6), date(2024, 6, 3), upcoming=[planned], overdue=[planned],
         unreadable=[text], failed=[(text, reminder.key, text)],
     )  # fmt: skip
-    yield composer.digest(digest, coordinator, NOW, settings_), coordinator.address
-    yield composer.problem([text], coordinator, NOW, settings_), coordinator.address
+    yield compose_digest(composer, digest, coordinator, NOW, settings_), coordinator.address
+    yield compose_problem_notice(composer, [text], coordinator, NOW, settings_), coordinator.address
 
 
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -1429,7 +1436,7 @@ def test_no_configured_display_name_adds_a_header(
     )
     coordinator = schedule.coordinator(configured)
     _assert_only_expected_headers(
-        composer.problem(["x"], coordinator, NOW, configured), coordinator.address
+        compose_problem_notice(composer, ["x"], coordinator, NOW, configured), coordinator.address
     )
 
 
@@ -1449,7 +1456,8 @@ def test_an_encoded_word_never_becomes_a_header(
         )
         coordinator = schedule.coordinator(configured)
         _assert_only_expected_headers(
-            composer.problem(["x"], coordinator, NOW, configured), coordinator.address
+            compose_problem_notice(composer, ["x"], coordinator, NOW, configured),
+            coordinator.address,
         )
         return
     text = ENCODED_CRLF if where == "action text" else "Krogar mot knark"
@@ -1469,8 +1477,8 @@ def test_an_address_the_directory_accepts_can_be_used_in_a_message(
     )
     catalog = load_catalog(tmp_path)
     settings_ = Settings.model_construct()
-    for reminder in schedule.reminders(catalog, settings_):
+    for reminder in reminder_kind.reminders(catalog, settings_):
         for recipient in reminder.recipients:
-            message = composer.reminder(reminder, recipient, NOW, settings_)
+            message = reminder_kind.compose_reminder(composer, reminder, recipient, NOW, settings_)
             _assert_only_expected_headers(message, recipient.address)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from email import message_from_bytes
 from email.message import EmailMessage
@@ -20,22 +20,25 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from notifier.compose import (
-    Composer,
-    DigestData,
-    Failure,
+from notifier.compose import Composer, message_id
+from notifier.config import CoordinatorSettings, FeedSettings, MailSettings, Settings
+from notifier.due import Outgoing
+from notifier.errors import UserError
+from notifier.kinds.changed import compose_change_notice
+from notifier.kinds.digest import DigestData, Failure, compose_digest
+from notifier.kinds.due import compose_due_notice
+from notifier.kinds.problem import compose_problem_notice
+from notifier.kinds.reminder import Reminder, compose_reminder
+from notifier.mail import message_bytes
+from notifier.model import Action, Milestone, Organisation, Plan, PlannedMilestone, Recipient
+from notifier.swedish import (
     header_text,
-    message_id,
     relative_days,
     shorten,
     swedish_date,
     swedish_list,
     swedish_period,
 )
-from notifier.config import CoordinatorSettings, FeedSettings, MailSettings, Settings
-from notifier.errors import UserError
-from notifier.mail import message_bytes
-from notifier.model import Action, Milestone, Organisation, Plan, PlannedMilestone
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
@@ -55,25 +58,6 @@ HEADERS = {
     "MIME-Version",
     "Content-Type",
 }
-
-
-# --- stand-ins for what the schedule builds -------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Recipient:
-    address: str
-    organisation: str
-    via_coordinator: bool = False
-
-
-@dataclass(frozen=True)
-class Reminder:
-    key: str
-    planned: PlannedMilestone
-    lead: timedelta
-    send_at: datetime
-    recipients: tuple[Recipient, ...] = ()
 
 
 POLICE = Organisation("Polisen", "polisen", emails=("polisen@gotland.example",))
@@ -109,8 +93,10 @@ def planned(
 
 
 def reminder(item: PlannedMilestone | None = None, lead: int = 7) -> Reminder:
+    """A reminder as the schedule builds it, with a key of the test's own."""
     item = item or planned()
-    return Reminder(f"{item.key}/{lead}d", item, timedelta(days=lead), NOW)
+    key = f"{item.key}/{lead}d"
+    return Outgoing(key, "reminder", key, NOW, None, (), timedelta(days=lead), about=item)
 
 
 POLICE_RECIPIENT = Recipient("polisen@gotland.example", "Polisen")
@@ -200,7 +186,7 @@ def assert_valid_email(message: EmailMessage) -> EmailMessage:
 
 
 def test_a_reminder_is_multipart_text_and_html_with_the_milestone_attached(composer, settings):
-    message = composer.reminder(reminder(), POLICE_RECIPIENT, NOW, settings)
+    message = compose_reminder(composer, reminder(), POLICE_RECIPIENT, NOW, settings)
     received = assert_valid_email(message)
     assert received.get_content_type() == "multipart/mixed"
     attachment = next(received.iter_attachments())
@@ -219,7 +205,7 @@ def test_a_reminder_is_multipart_text_and_html_with_the_milestone_attached(compo
 def test_a_reminder_says_what_is_due_when_and_how_long_is_left_in_both_parts(
     composer, settings, fragment
 ):
-    message = composer.reminder(reminder(), POLICE_RECIPIENT, NOW, settings)
+    message = compose_reminder(composer, reminder(), POLICE_RECIPIENT, NOW, settings)
     assert_email_contains(message, fragment)
 
 
@@ -229,7 +215,7 @@ def test_a_reminder_says_what_is_due_when_and_how_long_is_left_in_both_parts(
 )
 def test_a_reminder_counts_days_to_the_due_date_in_swedish(composer, settings, days, words):
     item = planned(due=NOW.date() + timedelta(days=days))
-    message = composer.reminder(reminder(item), POLICE_RECIPIENT, NOW, settings)
+    message = compose_reminder(composer, reminder(item), POLICE_RECIPIENT, NOW, settings)
     assert_email_contains(message, f"Klart {words}")
     assert words in str(parsed(message)["Subject"])
 
@@ -237,7 +223,7 @@ def test_a_reminder_counts_days_to_the_due_date_in_swedish(composer, settings, d
 def test_a_reminder_shows_the_action_with_cause_goal_plan_and_everyone_who_shares_it(
     composer, settings
 ):
-    message = composer.reminder(reminder(), POLICE_RECIPIENT, NOW, settings)
+    message = compose_reminder(composer, reminder(), POLICE_RECIPIENT, NOW, settings)
     for fragment in (
         ACTION.measure,
         ACTION.cause,
@@ -252,13 +238,15 @@ def test_a_reminder_shows_the_action_with_cause_goal_plan_and_everyone_who_share
 
 
 def test_a_firm_milestone_is_not_called_preliminary(composer, settings):
-    message = composer.reminder(reminder(planned(tentative=False)), POLICE_RECIPIENT, NOW, settings)
+    message = compose_reminder(
+        composer, reminder(planned(tentative=False)), POLICE_RECIPIENT, NOW, settings
+    )
     assert_email_lacks(message, "Preliminärt")
     assert "preliminärt" not in str(parsed(message)["Subject"])
 
 
 def test_a_reminder_points_to_the_organisations_own_calendar_feed(composer, settings):
-    message = composer.reminder(reminder(), POLICE_RECIPIENT, NOW, settings)
+    message = compose_reminder(composer, reminder(), POLICE_RECIPIENT, NOW, settings)
     assert_email_contains(message, "http://127.0.0.1:8080/calendar/polisen.ics")
 
 
@@ -266,7 +254,7 @@ def test_with_secret_feed_tokens_the_email_sends_people_to_the_coordinator_for_t
     composer, settings
 ):
     secret = settings.model_copy(update={"feeds": FeedSettings(tokens=True)})
-    message = composer.reminder(reminder(), POLICE_RECIPIENT, NOW, secret)
+    message = compose_reminder(composer, reminder(), POLICE_RECIPIENT, NOW, secret)
     assert_email_lacks(message, "/calendar")
     assert_email_contains(message, "Adressen får du av samordnaren.")
 
@@ -274,19 +262,19 @@ def test_with_secret_feed_tokens_the_email_sends_people_to_the_coordinator_for_t
 def test_an_organisation_without_address_reaches_the_coordinator_with_a_note_saying_so(
     composer, settings
 ):
-    message = composer.reminder(reminder(), COORDINATOR, NOW, settings)
+    message = compose_reminder(composer, reminder(), COORDINATOR, NOW, settings)
     received = parsed(message)
     assert received["To"].addresses[0].addr_spec == "samordnare@gotland.example"
     assert_email_contains(message, "Till samordnaren")
     assert_email_contains(
         message, "Gotlands förenade besöksnäring har ingen e-postadress i adresslistan"
     )
-    plain = composer.reminder(reminder(), POLICE_RECIPIENT, NOW, settings)
+    plain = compose_reminder(composer, reminder(), POLICE_RECIPIENT, NOW, settings)
     assert_email_lacks(plain, "Till samordnaren")
 
 
 def test_headers_name_sender_recipient_reply_address_and_the_moment_of_sending(composer, settings):
-    received = parsed(composer.reminder(reminder(), POLICE_RECIPIENT, NOW, settings))
+    received = parsed(compose_reminder(composer, reminder(), POLICE_RECIPIENT, NOW, settings))
     sender = received["From"].addresses[0]
     assert (sender.display_name, sender.addr_spec) == (
         "Åtgärdsplanen – påminnelser",
@@ -302,12 +290,12 @@ def test_headers_name_sender_recipient_reply_address_and_the_moment_of_sending(c
 
 def test_reply_to_is_the_configured_address_when_there_is_one(composer, settings):
     custom = settings.model_copy(update={"mail": MailSettings(reply_to="svar@gotland.example")})
-    received = parsed(composer.reminder(reminder(), POLICE_RECIPIENT, NOW, custom))
+    received = parsed(compose_reminder(composer, reminder(), POLICE_RECIPIENT, NOW, custom))
     assert received["Reply-To"].addresses[0].addr_spec == "svar@gotland.example"
 
 
 def test_the_subject_carries_swedish_letters_encoded_by_rfc_2047(composer, settings):
-    message = composer.reminder(reminder(), POLICE_RECIPIENT, NOW, settings)
+    message = compose_reminder(composer, reminder(), POLICE_RECIPIENT, NOW, settings)
     raw = message_bytes(message).decode("ascii")
     assert "=?utf-8?" in raw.split("\r\n\r\n", 1)[0]
     subject = str(parsed(message)["Subject"])
@@ -319,18 +307,20 @@ def test_the_subject_carries_swedish_letters_encoded_by_rfc_2047(composer, setti
 
 
 def test_the_same_message_composed_twice_is_the_same_bytes(composer, settings):
-    first = composer.reminder(reminder(), POLICE_RECIPIENT, NOW, settings)
-    second = composer.reminder(reminder(), POLICE_RECIPIENT, NOW, settings)
+    first = compose_reminder(composer, reminder(), POLICE_RECIPIENT, NOW, settings)
+    second = compose_reminder(composer, reminder(), POLICE_RECIPIENT, NOW, settings)
     assert message_bytes(first) == message_bytes(second)
 
 
 def test_the_message_id_depends_on_reminder_and_recipient_only(composer, settings):
-    first = composer.reminder(reminder(), POLICE_RECIPIENT, NOW, settings)
-    later = composer.reminder(reminder(), POLICE_RECIPIENT, NOW + timedelta(hours=5), settings)
-    other = composer.reminder(
-        reminder(), Recipient("social@gotland.example", "Socialtjänsten"), NOW, settings
+    first = compose_reminder(composer, reminder(), POLICE_RECIPIENT, NOW, settings)
+    later = compose_reminder(
+        composer, reminder(), POLICE_RECIPIENT, NOW + timedelta(hours=5), settings
     )
-    other_lead = composer.reminder(reminder(lead=1), POLICE_RECIPIENT, NOW, settings)
+    other = compose_reminder(
+        composer, reminder(), Recipient("social@gotland.example", "Socialtjänsten"), NOW, settings
+    )
+    other_lead = compose_reminder(composer, reminder(lead=1), POLICE_RECIPIENT, NOW, settings)
     assert first["Message-ID"] == later["Message-ID"]
     assert first["Message-ID"] == message_id(
         "gotland-2024/krogar-mot-knark/utbildning/7d", "polisen@gotland.example", settings
@@ -343,14 +333,14 @@ def test_the_coordinator_standing_in_for_two_organisations_gets_two_distinct_mes
     composer, settings
 ):
     stand_in = Recipient("samordnare@gotland.example", "Skolan", True)
-    first = composer.reminder(reminder(), COORDINATOR, NOW, settings)
-    second = composer.reminder(reminder(), stand_in, NOW, settings)
+    first = compose_reminder(composer, reminder(), COORDINATOR, NOW, settings)
+    second = compose_reminder(composer, reminder(), stand_in, NOW, settings)
     assert first["Message-ID"] != second["Message-ID"]
 
 
 def test_a_message_needs_an_aware_moment(composer, settings):
     with pytest.raises(ValueError, match="timezone-aware"):
-        composer.reminder(reminder(), POLICE_RECIPIENT, NOW.replace(tzinfo=None), settings)
+        compose_reminder(composer, reminder(), POLICE_RECIPIENT, NOW.replace(tzinfo=None), settings)
 
 
 # --- plan text cannot break the message ------------------------------------------------------
@@ -358,7 +348,9 @@ def test_a_message_needs_an_aware_moment(composer, settings):
 
 def test_plan_text_is_escaped_in_html_and_kept_verbatim_in_text(composer, settings):
     hostile = replace(ACTION, measure='Åtgärd <script>alert("x")</script> & <b>fet</b>')
-    message = composer.reminder(reminder(planned(action=hostile)), POLICE_RECIPIENT, NOW, settings)
+    message = compose_reminder(
+        composer, reminder(planned(action=hostile)), POLICE_RECIPIENT, NOW, settings
+    )
     text, html = parts(message)
     assert "<script>" not in html
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; &lt;b&gt;fet&lt;/b&gt;" in html
@@ -372,7 +364,7 @@ def test_line_breaks_in_plan_text_never_create_a_header(composer, settings):
     )
     item = replace(planned(action=hostile), organisations=(POLICE,))
     recipient = Recipient("polisen@gotland.example", "Polisen\r\nCc: evil@example.com")
-    received = parsed(composer.reminder(reminder(item), recipient, NOW, settings))
+    received = parsed(compose_reminder(composer, reminder(item), recipient, NOW, settings))
     assert set(received.keys()) == HEADERS
     assert "Bcc" not in received and "Cc" not in received
     assert "\n" not in str(received["Subject"])
@@ -387,7 +379,9 @@ def test_line_breaks_in_plan_text_never_create_a_header(composer, settings):
 def test_no_plan_text_whatsoever_adds_or_breaks_a_header(composer, settings, text):
     hostile = replace(ACTION, measure=text, goal=text)
     item = replace(planned(action=hostile, label=text), organisations=(POLICE,))
-    message = composer.reminder(reminder(item), Recipient("p@gotland.example", text), NOW, settings)
+    message = compose_reminder(
+        composer, reminder(item), Recipient("p@gotland.example", text), NOW, settings
+    )
     received = parsed(message)
     assert set(received.keys()) == HEADERS
     assert received["To"].addresses[0].addr_spec == "p@gotland.example"
@@ -399,7 +393,9 @@ def test_no_plan_text_whatsoever_adds_or_breaks_a_header(composer, settings, tex
 
 def test_a_due_notice_tells_the_coordinator_what_fell_due_and_whom_to_ask(composer, settings):
     coordinator = Recipient("samordnare@gotland.example", "")
-    message = composer.due_notice(planned(), coordinator, NOW + timedelta(days=8), settings)
+    message = compose_due_notice(
+        composer, planned(), coordinator, NOW + timedelta(days=8), settings
+    )
     assert_valid_email(message)
     assert_email_contains(message, "i går, söndag 30 juni 2024")
     assert_email_contains(message, "Polisen: polisen@gotland.example")
@@ -411,7 +407,7 @@ def test_a_due_notice_tells_the_coordinator_what_fell_due_and_whom_to_ask(compos
 
 def test_a_changed_date_shows_old_and_new_date_and_attaches_the_new_event(composer, settings):
     item = planned(due=date(2024, 8, 15), tentative=False)
-    message = composer.changed(item, DUE, POLICE_RECIPIENT, NOW, settings)
+    message = compose_change_notice(composer, item, DUE, POLICE_RECIPIENT, NOW, settings)
     received = assert_valid_email(message)
     assert_email_contains(message, "torsdag 15 augusti 2024")
     assert_email_contains(message, "söndag 30 juni 2024")
@@ -421,7 +417,9 @@ def test_a_changed_date_shows_old_and_new_date_and_attaches_the_new_event(compos
         "Nytt datum: Klart 15 augusti 2024 (tidigare 30 juni 2024)"
     )
     assert next(received.iter_attachments()).get_content_type() == "text/calendar"
-    earlier = composer.changed(planned(due=date(2024, 6, 1)), DUE, POLICE_RECIPIENT, NOW, settings)
+    earlier = compose_change_notice(
+        composer, planned(due=date(2024, 6, 1)), DUE, POLICE_RECIPIENT, NOW, settings
+    )
     assert_email_contains(earlier, "tidigarelagts")
 
 
@@ -435,7 +433,7 @@ def test_the_digest_lists_upcoming_overdue_unreadable_and_failed(composer, setti
         failed=[("polisen@gotland.example", "gotland-2024/x/1/7d", "550 5.1.1 No such user")],
     )
     coordinator = Recipient("samordnare@gotland.example", "")
-    message = composer.digest(data, coordinator, NOW, settings)
+    message = compose_digest(composer, data, coordinator, NOW, settings)
     received = assert_valid_email(message)
     assert received.get_content_type() == "multipart/alternative"  # nothing to attach
     assert str(received["Subject"]) == (
@@ -461,7 +459,9 @@ def test_an_empty_digest_says_there_is_nothing(composer, settings):
     data = DigestData(
         start=date(2024, 6, 24), end=date(2024, 7, 21), failed=[Failure("a", "b", "c")]
     )
-    message = composer.digest(data, Recipient("samordnare@gotland.example", ""), NOW, settings)
+    message = compose_digest(
+        composer, data, Recipient("samordnare@gotland.example", ""), NOW, settings
+    )
     assert_email_contains(message, "Inga delmål under perioden.")
     assert_email_lacks(message, "Kunde inte läsas")
 
@@ -470,10 +470,15 @@ def test_an_empty_digest_says_there_is_nothing(composer, settings):
 def test_every_kind_of_email_is_valid_multipart_utf8(composer, settings, kind):
     item = planned()
     message = {
-        "reminder": lambda: composer.reminder(reminder(item), POLICE_RECIPIENT, NOW, settings),
-        "due": lambda: composer.due_notice(item, POLICE_RECIPIENT, NOW, settings),
-        "changed": lambda: composer.changed(item, DUE, POLICE_RECIPIENT, NOW, settings),
-        "digest": lambda: composer.digest(
+        "reminder": lambda: compose_reminder(
+            composer, reminder(item), POLICE_RECIPIENT, NOW, settings
+        ),
+        "due": lambda: compose_due_notice(composer, item, POLICE_RECIPIENT, NOW, settings),
+        "changed": lambda: compose_change_notice(
+            composer, item, DUE, POLICE_RECIPIENT, NOW, settings
+        ),
+        "digest": lambda: compose_digest(
+            composer,
             DigestData(NOW.date(), NOW.date() + timedelta(weeks=4), upcoming=[item]),
             POLICE_RECIPIENT,
             NOW,
@@ -486,7 +491,9 @@ def test_every_kind_of_email_is_valid_multipart_utf8(composer, settings, kind):
 def test_the_attachment_is_the_feeds_own_event_with_the_same_uid(settings):
     feed = pytest.importorskip("notifier.feed")
     icalendar = pytest.importorskip("icalendar")
-    message = Composer.load(TEMPLATES).reminder(reminder(), POLICE_RECIPIENT, NOW, settings)
+    message = compose_reminder(
+        Composer.load(TEMPLATES), reminder(), POLICE_RECIPIENT, NOW, settings
+    )
     attachment = next(parsed(message).iter_attachments())
     calendar = icalendar.Calendar.from_ical(attachment.get_payload(decode=True))
     events = calendar.walk("VEVENT")
@@ -586,7 +593,7 @@ def test_a_coordinator_name_with_swedish_letters_survives_the_headers(composer, 
     named = settings.model_copy(
         update={"coordinator": CoordinatorSettings(name="Åsa Öberg", email="asa@gotland.example")}
     )
-    received = parsed(composer.reminder(reminder(), COORDINATOR, NOW, named))
+    received = parsed(compose_reminder(composer, reminder(), COORDINATOR, NOW, named))
     assert received["To"].addresses[0].display_name == "Åsa Öberg"
     assert received["Reply-To"].addresses[0].display_name == "Åsa Öberg"
 
@@ -600,7 +607,7 @@ def test_wire_bytes_are_those_of_the_standard_smtp_policy(composer, settings):
 
     recipients = (POLICE_RECIPIENT, Recipient("social@gotland.example", "Socialtjänsten"))
     for recipient in recipients * 2:
-        message = composer.reminder(reminder(), recipient, NOW, settings)
+        message = compose_reminder(composer, reminder(), recipient, NOW, settings)
         assert message_bytes(message) == message.as_bytes(policy=policy.SMTP)
         assert str(message["From"]).startswith("Åtgärdsplanen – påminnelser")
 
@@ -643,11 +650,15 @@ def _every_kind(composer, settings, now, item=None, recipient=POLICE_RECIPIENT):
         failed=[Failure("polisen@gotland.example", "k", "550 No such user")],
     )
     return {
-        "reminder": composer.reminder(reminder(item), recipient, now, settings),
-        "due": composer.due_notice(item, recipient, now, settings),
-        "changed": composer.changed(item, DUE - timedelta(days=3), recipient, now, settings),
-        "digest": composer.digest(data, recipient, now, settings),
-        "problem": composer.problem(["config.toml: smtp.port: bad"], recipient, now, settings),
+        "reminder": compose_reminder(composer, reminder(item), recipient, now, settings),
+        "due": compose_due_notice(composer, item, recipient, now, settings),
+        "changed": compose_change_notice(
+            composer, item, DUE - timedelta(days=3), recipient, now, settings
+        ),
+        "digest": compose_digest(composer, data, recipient, now, settings),
+        "problem": compose_problem_notice(
+            composer, ["config.toml: smtp.port: bad"], recipient, now, settings
+        ),
     }
 
 
@@ -668,7 +679,7 @@ def test_every_message_is_dated_in_local_time_whatever_zone_the_clock_gives(
 
 def test_a_winter_message_is_dated_in_winter_time(composer, settings):
     january = datetime(2024, 1, 15, 7, 0, tzinfo=ZoneInfo("UTC"))
-    message = composer.problem(["x"], POLICE_RECIPIENT, january, settings)
+    message = compose_problem_notice(composer, ["x"], POLICE_RECIPIENT, january, settings)
     assert parsed(message)["Date"] == "Mon, 15 Jan 2024 08:00:00 +0100"
 
 
@@ -711,7 +722,7 @@ def test_the_digest_names_who_is_reached_only_through_the_coordinator(composer, 
     data = DigestData(
         date(2024, 6, 24), date(2024, 7, 21), unreachable=["Hamnen: saknas i adresslistan"]
     )
-    message = composer.digest(data, COORDINATOR, NOW, settings)
+    message = compose_digest(composer, data, COORDINATOR, NOW, settings)
     assert_email_contains(message, "Nås bara via dig (1)")
     assert_email_contains(message, "Hamnen: saknas i adresslistan")
 
@@ -732,7 +743,7 @@ def test_the_digest_subject_agrees_in_number(composer, settings, upcoming, overd
         overdue=[planned()] * overdue,
         failed=[Failure("a@gotland.example", "k", "550")] * failed,
     )
-    message = composer.digest(data, COORDINATOR, NOW, settings)
+    message = compose_digest(composer, data, COORDINATOR, NOW, settings)
     assert (
         str(parsed(message)["Subject"])
         == f"Veckoöversikt 30 december 2024 – 26 januari 2025: {counts}"
@@ -740,7 +751,9 @@ def test_the_digest_subject_agrees_in_number(composer, settings, upcoming, overd
 
 
 def test_a_due_notice_says_the_date_has_passed(composer, settings):
-    message = composer.due_notice(planned(), COORDINATOR, NOW + timedelta(days=9), settings)
+    message = compose_due_notice(
+        composer, planned(), COORDINATOR, NOW + timedelta(days=9), settings
+    )
     text, html = parts(message)
     said = "passerade för 2 dagar sedan, söndag 30 juni 2024."
     assert said in text and said in visible(html)
@@ -776,13 +789,13 @@ def test_a_label_that_begins_the_action_text_is_said_once_in_every_kind(composer
 
 def test_an_action_text_that_is_only_the_label_leaves_no_dangling_dash(composer, settings):
     item = planned(action=replace(ACTION, measure="Utbildning."), label="Utbildning")
-    message = composer.reminder(reminder(item), POLICE_RECIPIENT, NOW, settings)
+    message = compose_reminder(composer, reminder(item), POLICE_RECIPIENT, NOW, settings)
     assert str(parsed(message)["Subject"]) == "Påminnelse: Utbildning om 7 dagar (preliminärt)"
 
 
 def test_a_label_that_is_only_the_start_of_a_word_is_kept(composer, settings):
     item = planned(action=replace(ACTION, measure="Klartecken från polisen"), label="Klart")
-    message = composer.reminder(reminder(item), POLICE_RECIPIENT, NOW, settings)
+    message = compose_reminder(composer, reminder(item), POLICE_RECIPIENT, NOW, settings)
     subject = str(parsed(message)["Subject"])
     assert subject.endswith("Klart om 7 dagar (preliminärt) – Klartecken från polisen")
 
@@ -799,7 +812,7 @@ PROBLEMS = [
 
 
 def test_a_problem_notice_says_where_in_swedish_and_quotes_the_programs_message(composer, settings):
-    message = composer.problem(PROBLEMS, COORDINATOR, NOW, settings)
+    message = compose_problem_notice(composer, PROBLEMS, COORDINATOR, NOW, settings)
     assert_valid_email(message)
     for fragment in (
         "Planfilen /srv/notifier/plan/gotland-2025.toml, rad 12",
@@ -832,14 +845,14 @@ def test_a_problem_notice_says_where_in_swedish_and_quotes_the_programs_message(
 
 def test_a_problem_without_a_file_is_still_quoted(composer, settings):
     problem = "unexpected error while loading: ValueError: boom"
-    message = composer.problem([problem], COORDINATOR, NOW, settings)
+    message = compose_problem_notice(composer, [problem], COORDINATOR, NOW, settings)
     assert_email_contains(message, "Fel (programmet anger ingen fil)")
     assert_email_contains(message, problem)
 
 
 def test_a_file_named_inside_a_folder_message_is_the_one_pointed_to(composer, settings):
     problem = "/srv/t: templates: /srv/t/reminder.html:4: unexpected '}'"
-    message = composer.problem([problem], COORDINATOR, NOW, settings)
+    message = compose_problem_notice(composer, [problem], COORDINATOR, NOW, settings)
     assert_email_contains(message, "Mallen /srv/t/reminder.html, rad 4")
     assert_email_contains(message, "unexpected '}'")
 
@@ -879,5 +892,5 @@ def test_periods_are_written_the_swedish_way():
 def test_a_huge_problem_line_is_composed_in_linear_time(composer, settings):
     started = time.perf_counter()
     for line in ("/" * 50_000, "a/: " * 20_000, "x.toml:" * 10_000):
-        composer.problem([line], COORDINATOR, NOW, settings)
+        compose_problem_notice(composer, [line], COORDINATOR, NOW, settings)
     assert time.perf_counter() - started < 5

@@ -14,23 +14,17 @@ from notifier.config import ReminderSettings, Settings
 from notifier.due import (
     DEFAULT_LEASE,
     EXPIRED,
+    DuePlan,
     LedgerEntry,
     Snapshot,
     backoff,
-    due,
     due_items,
-    from_digest,
-    from_problem,
 )
+from notifier.kinds.digest import digests
+from notifier.kinds.problem import problem_notices
+from notifier.kinds.reminder import Reminder, lead_label, reminders
 from notifier.model import Action, Milestone, Organisation, Plan, PlannedMilestone, Problem
-from notifier.schedule import (
-    RecordedProblem,
-    Reminder,
-    digest_slots,
-    lead_label,
-    problem_notices,
-    reminders,
-)
+from notifier.records import RecordedProblem
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 POLISEN = Organisation("Polisen", "polisen", emails=("polisen@example.se",))
@@ -56,12 +50,18 @@ def schedule(*dues: date, leads: tuple[str, ...] = ("30d", "7d", "1d")) -> list[
     return reminders(Plans(milestones), Settings(reminders=ReminderSettings(leads=leads)))
 
 
+def due(
+    found: list[Reminder], state: Snapshot, now: datetime, lease: timedelta = DEFAULT_LEASE
+) -> DuePlan:
+    return due_items(found, state, now, lease)
+
+
 def local(day: date, hour: int = 8, minute: int = 0) -> datetime:
     return datetime.combine(day, time(hour, minute), tzinfo=STOCKHOLM)
 
 
 def by_lead(found: list[Reminder]) -> dict[str, Reminder]:
-    return {lead_label(r.lead): r for r in found}
+    return {lead_label(r.payload): r for r in found}
 
 
 def entry(reminder: Reminder, address: str, state: str, **fields: object) -> LedgerEntry:
@@ -153,8 +153,8 @@ def test_catch_up_is_decided_per_milestone() -> None:
     plan = due(found, {}, now)
     sent = {d.key for d in plan.send}
     assert sent == {
-        next(r.key for r in found if r.due == JUNE_30 and r.lead == timedelta(days=1)),
-        next(r.key for r in found if r.due == date(2024, 7, 15) and r.lead == timedelta(30)),
+        next(r.key for r in found if r.due == JUNE_30 and r.payload == timedelta(days=1)),
+        next(r.key for r in found if r.due == date(2024, 7, 15) and r.payload == timedelta(30)),
     }
 
 
@@ -269,8 +269,7 @@ def test_retries_back_off_doubling_from_one_minute_to_at_most_an_hour(
 
 
 def test_only_the_latest_missed_digest_is_sent() -> None:
-    slots = digest_slots(Settings(), local(date(2024, 6, 1), 0), local(date(2024, 6, 20), 0))
-    items = [from_digest(s) for s in slots]
+    items = digests(Settings(), local(date(2024, 6, 1), 0), local(date(2024, 6, 20), 0))
     plan = due_items(items, {}, local(date(2024, 6, 18), 12))
     assert [d.key for d in plan.send] == ["digest/2024-06-17/2024-07-14"]
     assert [(s.key, s.reason) for s in plan.skip] == [
@@ -288,7 +287,7 @@ def test_each_refused_edit_is_told_at_once_and_none_replaces_another() -> None:
         RecordedProblem("problem/a", ("plan/x.toml:3: not valid TOML",), seen),
         RecordedProblem("problem/b", ("plan/x.toml:9: unknown key",), seen + timedelta(hours=1)),
     ]
-    items = [from_problem(n) for n in problem_notices(recorded, Settings())]
+    items = problem_notices(recorded, Settings())
     assert due_items(items, {}, seen - timedelta(seconds=1)).send == []
     plan = due_items(items, {}, seen + timedelta(hours=2))
     assert [(d.key, d.address) for d in plan.send] == [
@@ -300,10 +299,7 @@ def test_each_refused_edit_is_told_at_once_and_none_replaces_another() -> None:
 
 def test_a_problem_notice_that_could_not_go_out_for_a_week_is_dropped_as_stale() -> None:
     seen = local(date(2024, 6, 14), 10)
-    (item,) = [
-        from_problem(n)
-        for n in problem_notices([RecordedProblem("problem/a", ("x",), seen)], Settings())
-    ]
+    (item,) = problem_notices([RecordedProblem("problem/a", ("x",), seen)], Settings())
     failing = entry_for(item.key, "failed", next_attempt_at=seen + timedelta(minutes=1))
     assert due_items([item], failing, seen + timedelta(days=6)).send != []
     plan = due_items([item], failing, seen + timedelta(days=7))
@@ -342,7 +338,7 @@ def test_any_wake_pattern_sends_each_milestone_at_most_once_per_wake_and_never_l
         assert len({d.key for d in plan.send}) == len(set(milestones_sent))
         for delivery in plan.send:
             reminder = by_key[delivery.key]
-            assert reminder.send_at <= wake < reminder.due_at
+            assert reminder.send_at <= wake < reminder.expires_at
             state[(delivery.key, delivery.address)] = entry(reminder, delivery.address, "sent")
         for skip in plan.skip:
             assert (skip.key, skip.address) not in state

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from notifier.config import ReminderSettings, Settings
-from notifier.due import Delivery, Outgoing, Skip, from_reminder
+from notifier.due import Delivery, Outgoing, Skip
+from notifier.kinds.reminder import reminders
 from notifier.ledger import (
     SCHEMA_VERSION,
     SENT_BEFORE_LEDGER,
@@ -22,7 +23,7 @@ from notifier.ledger import (
     SqliteLedger,
 )
 from notifier.model import Action, Milestone, Organisation, Plan, PlannedMilestone, Problem
-from notifier.schedule import KnownDue, RecordedProblem, reminders
+from notifier.records import KnownDue, RecordedProblem
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 NOW = datetime(2024, 5, 31, 8, 0, tzinfo=STOCKHOLM)
@@ -38,7 +39,7 @@ class Plans:
     problems: list[Problem] = field(default_factory=list)
 
 
-def outgoing() -> Outgoing:
+def outgoing() -> Outgoing[timedelta]:
     act = Action("a", "Våld", "Område", "Problem", "Orsak", "Mål", "Åtgärd", "Polisen", "x")
     plan = Plan("p", "Plan", date(2024, 1, 1), 2024, "Europe/Stockholm", ())
     organisations = (
@@ -49,7 +50,7 @@ def outgoing() -> Outgoing:
     planned = PlannedMilestone(plan, act, "1", milestone, organisations)
     settings = Settings(reminders=ReminderSettings(leads=("30d",)))
     (reminder,) = reminders(Plans((planned,)), settings)
-    return from_reminder(reminder)
+    return reminder
 
 
 ITEM = outgoing()
@@ -195,7 +196,7 @@ def test_a_version_1_ledger_is_migrated_keeping_every_row_and_takes_problem_noti
     path = tmp_path / "ledger.sqlite3"
     version_1_ledger(path)
     with SqliteLedger(path) as ledger:
-        assert ledger.schema_version == SCHEMA_VERSION == 2
+        assert ledger.schema_version == SCHEMA_VERSION == 3
         state = ledger.snapshot()
         changed_at = datetime(2024, 5, 31, 6, tzinfo=UTC)
         assert ledger.known_due_dates() == {
@@ -231,6 +232,53 @@ def test_a_version_1_ledger_read_only_is_read_as_it_is_and_left_unchanged(tmp_pa
         with pytest.raises(LedgerError, match="readonly"):
             ledger.record_due([TO_POLISEN], NOW)
     assert path.read_bytes() == before
+
+
+# Version 2 as notifier wrote it: 'problem' joined the CHECK on kind, and problems a table.
+VERSION_2_CHANGES = (
+    (
+        "CHECK (kind IN ('reminder', 'due', 'changed', 'digest'))",
+        "CHECK (kind IN ('reminder', 'due', 'changed', 'digest', 'problem'))",
+    ),
+    (
+        "PRAGMA user_version = 1;",
+        "CREATE TABLE problems (key TEXT PRIMARY KEY, lines TEXT NOT NULL, "
+        "first_seen TEXT NOT NULL) WITHOUT ROWID;\nPRAGMA user_version = 2;",
+    ),
+)
+
+
+def version_2_ledger(path: Path) -> None:
+    schema = VERSION_1
+    for old, new in VERSION_2_CHANGES:
+        assert old in schema
+        schema = schema.replace(old, new)
+    with closing(sqlite3.connect(path)) as db, db:
+        db.executescript(schema)
+        insert_v1_row(db, key=KEY, recipient=POLISEN, kind="reminder", state="sent")
+        insert_v1_row(db, key="problem/1", recipient="c@x", kind="problem", state="sent")
+        db.execute("INSERT INTO problems VALUES ('problem/1', '[\"x\"]', ?)", (STAMP,))
+
+
+def test_a_version_2_ledger_is_migrated_keeping_every_row_and_takes_any_kind(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    version_2_ledger(path)
+    with SqliteLedger(path) as ledger:
+        assert ledger.schema_version == SCHEMA_VERSION
+        assert {(k, e.kind, e.state) for (k, _), e in ledger.snapshot().items()} == {
+            (KEY, "reminder", "sent"),
+            ("problem/1", "problem", "sent"),
+        }
+        assert [p.key for p in ledger.problems()] == ["problem/1"]
+        # A kind added later needs no migration of its own.
+        ledger.record_due([Delivery(replace(ITEM, kind="escalation"), ITEM.recipients[1])], NOW)
+        assert ledger.snapshot()[(KEY, SKOLAN)].kind == "escalation"
+    with closing(sqlite3.connect(path)) as db:
+        indexes = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+        assert {"deliveries_by_state", "deliveries_by_milestone"} <= indexes
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
 def test_what_was_recorded_survives_reopening(tmp_path: Path) -> None:

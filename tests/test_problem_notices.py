@@ -30,8 +30,8 @@ from typing import Any, TypeVar
 import pytest
 from smtp_server import TEMPORARY, SmtpServer
 
-from notifier.compose import problem_key
 from notifier.daemon import REPORTED_FILE, Daemon
+from notifier.kinds.problem import problem_key
 from notifier.ledger import SENT_BEFORE_LEDGER
 from notifier.state import load_state
 from notifier.systemd import Notifier

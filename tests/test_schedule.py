@@ -11,17 +11,20 @@ import pytest
 
 from notifier.config import DigestSettings, ReminderSettings, Settings
 from notifier.errors import UserError
-from notifier.model import Action, Milestone, Organisation, Plan, PlannedMilestone, Problem
-from notifier.schedule import (
-    KnownDue,
+from notifier.kinds.changed import change_notices
+from notifier.kinds.digest import digest_times, digests
+from notifier.kinds.due import due_notices
+from notifier.kinds.reminder import lead_label, reminders
+from notifier.model import (
+    Action,
+    Milestone,
+    Organisation,
+    Plan,
+    PlannedMilestone,
+    Problem,
     Recipient,
-    change_notices,
-    digest_slots,
-    digest_times,
-    due_notices,
-    lead_label,
-    reminders,
 )
+from notifier.records import KnownDue
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,7 +71,7 @@ def local(day: date, hour: int = 8, minute: int = 0) -> datetime:
 
 def send_times(due: date, *leads: str) -> dict[str, datetime]:
     found = reminders(Plans((planned(due),)), settings(*leads))
-    return {lead_label(r.lead): r.send_at for r in found}
+    return {lead_label(r.payload): r.send_at for r in found}
 
 
 # --- The seed plan ------------------------------------------------------------------------
@@ -230,13 +233,13 @@ def test_send_time_and_zone_come_from_settings() -> None:
 
 def test_default_leads_are_30_7_and_1_days_in_send_order() -> None:
     found = reminders(Plans((planned(date(2024, 9, 16)),)), Settings())
-    assert [lead_label(r.lead) for r in found] == ["30d", "7d", "1d"]
+    assert [lead_label(r.payload) for r in found] == ["30d", "7d", "1d"]
     assert [r.send_at for r in found] == sorted(r.send_at for r in found)
 
 
 def test_a_plan_may_set_its_own_leads() -> None:
     found = reminders(Plans((planned(date(2024, 9, 16), leads=("14d", "2d")),)), Settings())
-    assert [lead_label(r.lead) for r in found] == ["14d", "2d"]
+    assert [lead_label(r.payload) for r in found] == ["14d", "2d"]
 
 
 def test_an_unreadable_plan_lead_is_a_user_error_naming_the_plan() -> None:
@@ -248,18 +251,18 @@ def test_reminder_key_names_milestone_due_date_and_lead() -> None:
     (reminder,) = reminders(Plans((planned(date(2024, 11, 1), action="sig"),)), settings("7d"))
     assert reminder.key == "p/sig/1@2024-11-01-7d"
     assert reminder.milestone_key == "p/sig/1"
-    assert reminder.due_at == local(date(2024, 11, 1), 0)
+    assert reminder.expires_at == local(date(2024, 11, 1), 0)  # when the milestone is due
 
 
 def test_leads_that_land_on_the_same_moment_give_one_reminder_with_the_shorter_lead() -> None:
     # Due Monday 3 June: 1d is Sunday and 2d is Saturday, both moved to Friday 31 May.
     found = reminders(Plans((planned(date(2024, 6, 3)),)), settings("2d", "1d"))
-    assert [(lead_label(r.lead), r.send_at) for r in found] == [("1d", local(date(2024, 5, 31)))]
+    assert [(lead_label(r.payload), r.send_at) for r in found] == [("1d", local(date(2024, 5, 31)))]
 
 
 def test_leads_of_zero_are_ignored() -> None:
     found = reminders(Plans((planned(date(2024, 6, 12)),)), settings("0d", "1d"))
-    assert [lead_label(r.lead) for r in found] == ["1d"]
+    assert [lead_label(r.payload) for r in found] == ["1d"]
 
 
 # --- Recipients ---------------------------------------------------------------------------
@@ -316,7 +319,7 @@ def test_due_notice_goes_to_the_coordinator_on_the_next_working_day(
 ) -> None:
     (notice,) = due_notices(Plans((planned(due),)), Settings())
     assert notice.send_at == expected
-    assert notice.recipient == Recipient(COORDINATOR, Settings().coordinator.name)
+    assert notice.recipients == (Recipient(COORDINATOR, Settings().coordinator.name),)
     assert notice.key == f"due/p/a/1/{due.isoformat()}"
 
 
@@ -326,7 +329,7 @@ def test_change_notice_goes_to_the_organisations_at_the_next_send_time() -> None
     known = {"p/a/1": KnownDue(date(2024, 10, 31), date(2024, 9, 30), saturday_noon)}
     (notice,) = change_notices(Plans((milestone,)), Settings(), known)
     assert notice.key == "changed/p/a/1/2024-09-30/2024-10-31"
-    assert notice.old_due == date(2024, 9, 30)
+    assert notice.payload == date(2024, 9, 30)  # the due date it had before
     assert notice.send_at == local(date(2024, 6, 17))
     assert [r.address for r in notice.recipients] == ["polisen@example.se", COORDINATOR]
 
@@ -361,12 +364,12 @@ def test_weekly_digest_is_on_the_configured_day_and_a_holiday_moves_it_to_the_ne
 def test_digest_weekday_time_and_reach_come_from_settings() -> None:
     custom = Settings(digest=DigestSettings(weekday="friday", time=time(7, 15), weeks_ahead=2))
     start, end = local(date(2024, 6, 1), 0), local(date(2024, 6, 15), 0)
-    slots = digest_slots(custom, start, end)
+    slots = digests(custom, start, end)
     assert [s.send_at for s in slots] == [
         local(date(2024, 6, 7), 7, 15),
         local(date(2024, 6, 14), 7, 15),
     ]
-    assert (slots[0].start, slots[0].end) == (date(2024, 6, 7), date(2024, 6, 20))
+    assert (slots[0].payload.start, slots[0].payload.end) == (date(2024, 6, 7), date(2024, 6, 20))
     assert slots[0].key == "digest/2024-06-07/2024-06-20"
 
 

@@ -6,30 +6,25 @@ SMTP itself is tested against a real server elsewhere.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from notifier.catalog import ActionView, Catalog
-from notifier.compose import (
-    DigestData,
-    changed_key,
-    digest_key,
-    due_key,
-    message_id,
-    problem_key,
-    recipient_identity,
-)
+from notifier.compose import message_id, recipient_identity
 from notifier.config import DigestSettings, Settings
 from notifier.directory import Directory
 from notifier.due import DEFAULT_LEASE, NOTHING_TO_REPORT
+from notifier.kinds.digest import digests
+from notifier.kinds.problem import problem_key
 from notifier.ledger import SqliteLedger
 from notifier.mail import SendResult
 from notifier.model import (
@@ -40,8 +35,8 @@ from notifier.model import (
     PlannedMilestone,
     Problem,
     Reading,
+    Recipient,
 )
-from notifier.schedule import Recipient, Reminder, change_key, digest_slots, due_notice_key
 from notifier.sender import SendReport, send_due_once
 from notifier.workdays import is_working_day
 
@@ -79,16 +74,24 @@ def planned(
 
 
 class PlainComposer:
-    """Builds a minimal message per kind; records what it was given."""
+    """Builds a minimal message of any kind; records the context each kind gave it."""
 
     def __init__(self) -> None:
-        self.digests: list[DigestData] = []
-        self.problems: list[list[str]] = []
+        self.contexts: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
         self.recipients: list[Recipient] = []
 
-    def _message(
-        self, kind: str, key: str, recipient: Recipient, now: datetime, settings: Settings
+    def message(
+        self,
+        kind: str,
+        context: Mapping[str, Any],
+        recipient: Recipient,
+        *,
+        key: str,
+        now: datetime,
+        settings: Settings,
+        calendar: PlannedMilestone | None = None,
     ) -> EmailMessage:
+        self.contexts[kind].append(context)
         self.recipients.append(recipient)
         message = EmailMessage()
         message["Subject"] = f"{kind} {key}"
@@ -100,37 +103,9 @@ class PlainComposer:
         message.set_content(f"{kind} for {recipient.organisation}")
         return message
 
-    def reminder(
-        self, reminder: Reminder, recipient: Recipient, now: datetime, settings: Settings
-    ) -> EmailMessage:
-        return self._message("reminder", reminder.key, recipient, now, settings)
-
-    def due_notice(
-        self, planned: PlannedMilestone, recipient: Recipient, now: datetime, settings: Settings
-    ) -> EmailMessage:
-        return self._message("due", due_key(planned), recipient, now, settings)
-
-    def changed(
-        self,
-        planned: PlannedMilestone,
-        old_due: date,
-        recipient: Recipient,
-        now: datetime,
-        settings: Settings,
-    ) -> EmailMessage:
-        return self._message("changed", changed_key(planned, old_due), recipient, now, settings)
-
-    def digest(
-        self, digest_data: DigestData, recipient: Recipient, now: datetime, settings: Settings
-    ) -> EmailMessage:
-        self.digests.append(digest_data)
-        return self._message("digest", digest_key(digest_data), recipient, now, settings)
-
-    def problem(
-        self, problems: Sequence[str], recipient: Recipient, now: datetime, settings: Settings
-    ) -> EmailMessage:
-        self.problems.append(list(problems))
-        return self._message("problem", problem_key(problems), recipient, now, settings)
+    @property
+    def digests(self) -> list[Mapping[str, Any]]:
+        return self.contexts["digest"]
 
 
 class Crash(BaseException):
@@ -256,7 +231,7 @@ def test_walking_the_clock_sends_every_message_exactly_once_at_eight_on_working_
     notes = Counter(e.note for e in ledger.snapshot().values() if e.state == "skipped")
     assert notes == {
         "superseded by a later digest (2024-04-29)": 1,
-        NOTHING_TO_REPORT: len(digest_slots(SETTINGS, local(date(2024, 4, 29)), end)) - 14,
+        NOTHING_TO_REPORT: len(digests(SETTINGS, local(date(2024, 4, 29)), end)) - 14,
     }
     for message, _ in mailer.delivered:
         moment = parsedate_to_datetime(str(message["Date"])).astimezone(STOCKHOLM)
@@ -526,15 +501,15 @@ def test_the_weekly_digest_lists_coming_overdue_unreadable_unreachable_and_faile
     report = step(local(date(2024, 6, 10)), catalog, ledger, mailer, composer)
     assert ("digest", COORDINATOR) in [(o.kind, o.address) for o in report.sent]
     data = composer.digests[-1]
-    assert (data.start, data.end) == (date(2024, 6, 10), date(2024, 7, 7))
-    assert [p.key for p in data.upcoming] == ["p/a/1"]
-    assert [p.key for p in data.overdue] == ["p/past/1"]
-    assert data.unreadable == ["p, åtgärd 'x': \"Löpande\""]
-    assert data.unreachable == [
+    assert (data["period_start"], data["period_end"]) == ("10 juni 2024", "7 juli 2024")
+    assert [p.key for p in data["upcoming"]] == ["p/a/1"]
+    assert [p.key for p in data["overdue"]] == ["p/past/1"]
+    assert data["unreadable"] == ["p, åtgärd 'x': \"Löpande\""]
+    assert data["unreachable"] == [
         "Föreningen: har ingen e-postadress i adresslistan",
         "Okända byrån (p, åtgärd 'x'): finns inte i adresslistan",
     ]
-    assert [(f.address, f.error) for f in data.failed] == [
+    assert [(f.address, f.error) for f in data["failed"]] == [
         ("skolan@example.se", "550 no such mailbox")
     ] * 2  # the 30d reminders of "a" and 7d of "past", both refused for good
 
@@ -554,7 +529,7 @@ def test_a_digest_with_nothing_to_report_is_skipped_saying_so_and_one_with_news_
     assert row is not None and (row.state, row.note) == ("skipped", NOTHING_TO_REPORT)
     assert sent(quiet, "digest") == []
     assert sent(news, "digest") == [(news_key, COORDINATOR)]
-    assert [p.key for p in composer.digests[-1].upcoming] == ["p/a/1"]
+    assert [p.key for p in composer.digests[-1]["upcoming"]] == ["p/a/1"]
     # Skipped for good: not sent later, even once there would be news in its weeks.
     again = step(local(date(2024, 6, 3), 9), Plans((planned(date(2024, 6, 20)),)), ledger, mailer)
     assert sent(again, "digest") == []
@@ -572,8 +547,8 @@ def test_a_failure_alone_is_news_for_the_digest(ledger: SqliteLedger) -> None:
     report = step(local(date(2024, 9, 9)), catalog, ledger, mailer, composer)
     assert sent(report, "digest") == [("digest/2024-09-09/2024-10-06", COORDINATOR)]
     data = composer.digests[-1]
-    assert (list(data.upcoming), list(data.overdue)) == ([], [])
-    assert [f.address for f in data.failed] == ["skolan@example.se"]
+    assert (data["upcoming"], data["overdue"]) == ([], [])
+    assert [f.address for f in data["failed"]] == ["skolan@example.se"]
 
 
 def test_with_send_empty_the_digest_goes_out_with_nothing_to_report(
@@ -600,7 +575,10 @@ def test_a_refused_edit_is_told_once_through_the_ledger_and_retried_after_a_fail
     mailer.refuse.clear()
     retried = step(seen + timedelta(minutes=1), Plans(()), ledger, mailer, composer)
     assert sent(retried, "problem") == [(key, COORDINATOR)]
-    assert composer.problems[-1] == problems
+    told = composer.contexts["problem"][-1]
+    assert [(p.where, p.message) for p in told["problems"]] == [
+        ("Planfilen plan/gotland-2024.toml, rad 3", f"not valid TOML\n{problems[1]}")
+    ]
     assert not ledger.record_problem(key, problems, seen + timedelta(hours=1))
     later = step(seen + timedelta(days=2), Plans(()), ledger, mailer, composer)
     assert sent(later, "problem") == []
@@ -623,12 +601,19 @@ def test_waiting_for_a_fixed_plan_sends_problem_notices_and_nothing_else(
     assert ledger.known_due_dates() == {}  # a partial plan is not taken as the plan
 
 
-def test_ledger_keys_match_the_composers_message_identity() -> None:
-    milestone = planned()
-    assert due_notice_key(milestone) == due_key(milestone)
-    assert change_key(milestone, date(2024, 5, 31)) == changed_key(milestone, date(2024, 5, 31))
-    data = DigestData(date(2024, 6, 10), date(2024, 7, 7))
-    assert digest_key(data) == "digest/2024-06-10/2024-07-07"
+def test_each_kind_composes_its_message_under_the_key_the_ledger_records(
+    ledger: SqliteLedger,
+) -> None:
+    ledger.record_problem(problem_key(["x.toml: bad"]), ["x.toml: bad"], local(date(2024, 6, 1)))
+    mailer = RecordingMailer()
+    catalog = Plans((planned(),))
+    step(local(date(2024, 5, 31)), catalog, ledger, mailer)
+    step(local(date(2024, 6, 3)), Plans((planned(date(2024, 7, 5)),)), ledger, mailer)
+    step(local(date(2024, 7, 8)), Plans((planned(date(2024, 7, 5)),)), ledger, mailer)
+    composed = {(str(m["X-Key"]), a, str(m["X-Kind"])) for m, to in mailer.delivered for a in to}
+    recorded = {(k, a, e.kind) for (k, a), e in ledger.snapshot().items() if e.state == "sent"}
+    assert composed == recorded
+    assert {kind for _, _, kind in composed} == {"reminder", "due", "changed", "digest", "problem"}
 
 
 # --- The commands: simulate and schedule (the seed plan, real templates) -------------------

@@ -28,9 +28,10 @@ from hypothesis import strategies as st
 from notifier import mimepolicy
 from notifier.catalog import load_catalog
 from notifier.commands.reminders import simulate
-from notifier.compose import Composer, header_text
+from notifier.compose import Composer
 from notifier.config import load_settings
 from notifier.mail import OutboxMailer, SendResult, message_bytes
+from notifier.swedish import header_text
 
 LINE_MAX = 76  # RFC 2047: a header line that holds an encoded word
 

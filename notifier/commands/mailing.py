@@ -10,9 +10,11 @@ from zoneinfo import ZoneInfo
 
 from notifier.catalog import load_catalog
 from notifier.commands.base import EXIT_OK, Context
-from notifier.compose import Composer, sample_planned, sample_reminder
+from notifier.compose import Composer
 from notifier.config import Settings
 from notifier.errors import DeliveryError, PlanError, UserError
+from notifier.kinds.reminder import compose_reminder, sample_reminder
+from notifier.kinds.samples import sample_planned
 from notifier.mail import OutboxMailer, describe, mailer_for
 from notifier.model import PlannedMilestone
 
@@ -35,7 +37,7 @@ def send_test(args: argparse.Namespace, context: Context) -> int:
     composer = Composer.load(settings.templates.dir)
     now = context.clock().astimezone(ZoneInfo(settings.reminders.timezone))
     reminder = sample_reminder(_sample_milestone(settings, now), address, now)
-    message = composer.reminder(reminder, reminder.recipients[0], now, settings)
+    message = compose_reminder(composer, reminder, reminder.recipients[0], now, settings)
     mailer = mailer_for(settings)
     try:
         result = mailer.send(message, [address])[0]

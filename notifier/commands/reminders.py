@@ -16,32 +16,18 @@ from notifier.catalog import Catalog, load_catalog
 from notifier.commands.base import EXIT_OK, EXIT_USAGE, Context
 from notifier.compose import Composer
 from notifier.config import Settings
-from notifier.due import KINDS, LedgerEntry, Outgoing, Skip
+from notifier.due import Outgoing, Skip
 from notifier.errors import UserError
+from notifier.kinds import KINDS, by_name, names
+from notifier.kinds.base import Sources
 from notifier.ledger import SqliteLedger
 from notifier.mail import OutboxMailer
-from notifier.model import PlannedMilestone, Recipient
-from notifier.schedule import (
-    ChangeNotice,
-    DigestSlot,
-    DueNotice,
-    KnownDue,
-    ProblemNotice,
-    RecordedProblem,
-    Reminder,
-    lead_label,
-    start_of_day,
-    zone,
-)
-from notifier.sender import (
-    Outcome,
-    digest_data,
-    digest_is_empty,
-    messages_between,
-    planned_messages,
-    send_due_once,
-)
+from notifier.model import Recipient
+from notifier.records import KnownDue, LedgerEntry, RecordedProblem
+from notifier.schedule import start_of_day, zone
+from notifier.sender import Outcome, messages_between, planned_messages, send_due_once
 
+_KINDS = by_name()
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 BEFORE_WINDOW = "before the simulated window"
 # A simulated year has a few hundred send times; this only stops a runaway loop.
@@ -57,32 +43,17 @@ def _date(text: str) -> date:
 
 # --- schedule -----------------------------------------------------------------------------
 
-_KIND_LABELS = {
-    "reminder": "reminder",
-    "due": "due notice",
-    "changed": "change",
-    "digest": "digest",
-    "problem": "problem",
-}
-_KIND_NOUNS = {
-    "reminder": ("reminder", "reminders"),
-    "due": ("due notice", "due notices"),
-    "changed": ("change notice", "change notices"),
-    "digest": ("digest", "digests"),
-    "problem": ("problem notice", "problem notices"),
-}
-
-
 def _kinds(text: str) -> list[str]:
     """'--kind due,digest': one or several kinds, each checked."""
     kinds = [k.strip() for k in text.split(",") if k.strip()]
+    known = ", ".join(names())
     for kind in kinds:
-        if kind not in KINDS:
+        if kind not in names():
             raise argparse.ArgumentTypeError(
-                f"'{kind}' is not a kind of message; choose from {', '.join(KINDS)}"
+                f"'{kind}' is not a kind of message; choose from {known}"
             )
     if not kinds:
-        raise argparse.ArgumentTypeError(f"name a kind of message: {', '.join(KINDS)}")
+        raise argparse.ArgumentTypeError(f"name a kind of message: {known}")
     return kinds
 
 
@@ -104,7 +75,7 @@ def add_schedule(sub: argparse._SubParsersAction) -> None:
         type=_kinds,
         action="append",
         metavar="KIND",
-        help=f"only these kinds ({', '.join(KINDS)}); repeat it or separate with commas",
+        help=f"only these kinds ({', '.join(names())}); repeat it or separate with commas",
     )
     parser.add_argument(
         "--org",
@@ -164,6 +135,7 @@ def schedule_command(args: argparse.Namespace, context: Context) -> int:
         print(f"notifier: {error}", file=sys.stderr)
         return EXIT_USAGE
     view = read_ledger(settings)
+    sources = Sources(catalog, settings, now, view.known, view.problems, view.snapshot)
     chosen = [
         item
         for item in messages_between(
@@ -177,43 +149,42 @@ def schedule_command(args: argparse.Namespace, context: Context) -> int:
             "to": end.isoformat() if end else None,
             "timezone": settings.reminders.timezone,
             "ledger": str(settings.ledger.path),
-            "kinds": list(kinds or KINDS),
+            "kinds": list(kinds or names()),
             "org": args.org,
             "plan": args.plan,
             "counts": dict(Counter(item.kind for item in chosen)),
-            "messages": [_message_json(i, view, catalog, settings, now) for i in chosen],
+            "messages": [_message_json(i, view, sources) for i in chosen],
         }
         json.dump(data, context.stdout, ensure_ascii=False, indent=2)
         context.stdout.write("\n")
     else:
-        _schedule_text(context, chosen, view, catalog, settings, now, start, end)
+        _schedule_text(context, chosen, view, sources, start, end)
     return EXIT_OK
 
 
 def _schedule_text(
     context: Context,
-    chosen: Sequence[Outgoing],
+    chosen: Sequence[Outgoing[Any]],
     view: LedgerView,
-    catalog: Catalog,
-    settings: Settings,
-    now: datetime,
+    sources: Sources,
     start: date,
     end: date | None,
 ) -> None:
+    settings = sources.settings
     until = f"to {end}" if end else "on"
     context.stdout.write(
         f"Messages from {start} {until} ({settings.reminders.timezone}): {len(chosen)}"
         f"{_counts_text(chosen)}\n"
     )
     for item in chosen:
-        context.stdout.write(_message_text(item, view, catalog, settings, now))
+        context.stdout.write(_message_text(item, view, sources))
     if not view.exists:
         context.stdout.write(f"(no ledger at {settings.ledger.path} yet: nothing sent so far)\n")
 
 
 def _about_filter(
     catalog: Catalog, org: str | None, plan: str | None
-) -> Callable[[Outgoing], bool] | None:
+) -> Callable[[Outgoing[Any]], bool] | None:
     """The test for --org and --plan, or None when neither is given."""
     if org is None and plan is None:
         return None
@@ -232,8 +203,8 @@ def _about_filter(
         known = ", ".join(p.id for p in catalog.plans) or "none"
         raise _UsageError(f"--plan '{plan}': no plan with that id. Plans: {known}.")
 
-    def matches(item: Outgoing) -> bool:
-        planned = _planned(item)
+    def matches(item: Outgoing[Any]) -> bool:
+        planned = item.about
         if planned is None:
             return False
         if plan is not None and planned.plan.id != plan:
@@ -243,18 +214,11 @@ def _about_filter(
     return matches
 
 
-def _planned(item: Outgoing) -> PlannedMilestone | None:
-    payload = item.payload
-    if isinstance(payload, Reminder | DueNotice | ChangeNotice):
-        return payload.planned
-    return None
-
-
-def _counts_text(items: Sequence[Outgoing]) -> str:
+def _counts_text(items: Sequence[Outgoing[Any]]) -> str:
     counts = Counter(item.kind for item in items)
     if not counts:
         return ""
-    parts = [f"{counts[k]} {_KIND_NOUNS[k][counts[k] != 1]}" for k in KINDS if counts[k]]
+    parts = [f"{counts[k.name]} {k.nouns[counts[k.name] != 1]}" for k in KINDS if counts[k.name]]
     return f" ({', '.join(parts)})"
 
 
@@ -271,62 +235,17 @@ def _state_text(entry: LedgerEntry | None, send_at: datetime, now: datetime) -> 
     return entry.state
 
 
-def _headline(item: Outgoing) -> str:
-    """The first line's subject column: lead and milestone, or what the message is."""
-    payload = item.payload
-    if isinstance(payload, Reminder):
-        return f"{lead_label(payload.lead):>4} before  {payload.planned.key}"
-    label = f"{_KIND_LABELS[item.kind]:<11}"
-    if isinstance(payload, DigestSlot):
-        return f"{label}  {payload.start} – {payload.end}"
-    planned = _planned(item)
-    return f"{label}  {planned.key if planned else item.key}"
-
-
-def _summary(item: Outgoing, catalog: Catalog, settings: Settings) -> str:
-    """One line on what the message is about."""
-    payload = item.payload
-    planned = _planned(item)
-    if planned is not None:
-        milestone = planned.milestone
-        label = f"{milestone.label} " if milestone.label else ""
-        tentative = ", tentative" if milestone.tentative else ""
-        if isinstance(payload, ChangeNotice):
-            when = f"moved from {payload.old_due} to {milestone.due}"
-        else:
-            when = f"due {milestone.due}"
-        return f"{label}{when}{tentative}: {planned.action.measure}"
-    if isinstance(payload, DigestSlot):
-        data = digest_data(payload, catalog, settings, [])
-        if digest_is_empty(data) and not settings.digest.send_empty:
-            return "weekly digest: nothing to report as the plan stands, so not sent"
-        parts = [f"{len(data.upcoming)} coming", f"{len(data.overdue)} past due"]
-        if data.unreadable:
-            parts.append(f"{len(data.unreadable)} unreadable")
-        if data.unreachable:
-            parts.append(f"{len(data.unreachable)} reached only through the coordinator")
-        return "weekly digest: " + ", ".join(parts)
-    if isinstance(payload, ProblemNotice):
-        if not payload.lines:
-            return "refused edit (its problems were not kept)"
-        more = f" (and {len(payload.lines) - 1} more)" if len(payload.lines) > 1 else ""
-        return f"refused edit: {payload.lines[0]}{more}"
-    return item.key
-
-
 def _who(recipient: Recipient) -> str:
     if recipient.via_coordinator:
         return f"for {recipient.organisation}, via the coordinator"
     return recipient.organisation
 
 
-def _message_text(
-    item: Outgoing, view: LedgerView, catalog: Catalog, settings: Settings, now: datetime
-) -> str:
-    when = item.send_at
+def _message_text(item: Outgoing[Any], view: LedgerView, sources: Sources) -> str:
+    kind, when, now = _KINDS[item.kind], item.send_at, sources.now
     lines = [
-        f"\n{when:%Y-%m-%d} {_WEEKDAYS[when.weekday()]} {when:%H:%M}  {_headline(item)}",
-        f"    {_summary(item, catalog, settings)}",
+        f"\n{when:%Y-%m-%d} {_WEEKDAYS[when.weekday()]} {when:%H:%M}  {kind.headline(item)}",
+        f"    {kind.summary(item, sources)}",
     ]
     for recipient in item.recipients:
         entry = view.snapshot.get((item.key, recipient.address))
@@ -337,9 +256,8 @@ def _message_text(
     return "\n".join(lines) + "\n"
 
 
-def _message_json(
-    item: Outgoing, view: LedgerView, catalog: Catalog, settings: Settings, now: datetime
-) -> dict[str, Any]:
+def _message_json(item: Outgoing[Any], view: LedgerView, sources: Sources) -> dict[str, Any]:
+    kind, now = _KINDS[item.kind], sources.now
     recipients = []
     for recipient in item.recipients:
         entry = view.snapshot.get((item.key, recipient.address))
@@ -360,10 +278,9 @@ def _message_json(
         "key": item.key,
         "kind": item.kind,
         "send_at": item.send_at.isoformat(),
-        "summary": _summary(item, catalog, settings),
+        "summary": kind.summary(item, sources),
     }
-    payload = item.payload
-    planned = _planned(item)
+    planned = item.about
     if planned is not None:
         milestone = planned.milestone
         data["milestone"] = {
@@ -374,18 +291,7 @@ def _message_json(
             "due": milestone.due.isoformat(),
             "tentative": milestone.tentative,
         }
-    if isinstance(payload, Reminder):
-        data["lead"] = lead_label(payload.lead)
-    if isinstance(payload, ChangeNotice):
-        data["old_due"] = payload.old_due.isoformat()
-    if isinstance(payload, DigestSlot):
-        digest = digest_data(payload, catalog, settings, [])
-        data["period"] = {"start": payload.start.isoformat(), "end": payload.end.isoformat()}
-        data["upcoming"] = [p.key for p in digest.upcoming]
-        data["overdue"] = [p.key for p in digest.overdue]
-        data["nothing_to_report"] = digest_is_empty(digest)
-    if isinstance(payload, ProblemNotice):
-        data["problems"] = list(payload.lines)
+    data.update(kind.details(item, sources))
     data["recipients"] = recipients
     return data
 

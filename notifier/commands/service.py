@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 from datetime import timedelta
+from typing import Any
 
 from notifier.catalog import load_catalog
 from notifier.commands.base import EXIT_OK, Context
@@ -104,7 +105,7 @@ def status(args: argparse.Namespace, context: Context) -> int:
     return EXIT_OK
 
 
-def _next_line(item: Outgoing, pending: list[str] | None) -> str:
+def _next_line(item: Outgoing[Any], pending: list[str] | None) -> str:
     """One message ahead; ``pending``: the addresses it is due to now but not yet sent to."""
     addresses = ", ".join(pending if pending else [r.address for r in item.recipients])
     late = "  (due, not sent yet)" if pending else ""
