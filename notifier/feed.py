@@ -27,7 +27,6 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import Literal
 
-from babel.dates import format_date
 from icalendar import Calendar, Event, vDuration
 
 from notifier.catalog import Catalog
@@ -42,6 +41,7 @@ from notifier.feedhistory import (
     utc_stamp,
 )
 from notifier.model import Organisation, Plan, PlannedMilestone
+from notifier.swedish import swedish_date, window_text
 
 WHOLE = "calendar"
 """Name of the feed with every milestone of every plan (served as /calendar.ics)."""
@@ -101,12 +101,6 @@ class EventContent:
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-@lru_cache(maxsize=4096)
-def swedish_date(day: date) -> str:
-    """'1 november 2024'. Cached: a plan has few distinct dates and Babel is not free."""
-    return format_date(day, "d MMMM y", locale="sv")
-
-
 _BREAKS = re.compile(r"\r\n?|[\x0b\x0c\x85\u2028\u2029]")
 _CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
 
@@ -162,22 +156,13 @@ def _summary(planned: PlannedMilestone) -> str:
     return f"{what} – {who}" if who else what
 
 
-def _window(planned: PlannedMilestone) -> str:
-    milestone = planned.milestone
-    if milestone.start is None:
-        return f"senast {swedish_date(milestone.end)}"
-    if milestone.start == milestone.end:
-        return swedish_date(milestone.end)
-    return f"{swedish_date(milestone.start)} – {swedish_date(milestone.end)}"
-
-
 def _description(planned: PlannedMilestone) -> str:
     plan, action, milestone = planned.plan, planned.action, planned.milestone
     due = swedish_date(milestone.due)
     lines = [f"Delmål: {_text(milestone.label)}"] if milestone.label else []
     lines += [
         f"Datum: {due} (preliminärt)" if milestone.tentative else f"Datum: {due}",
-        f"Tidsfönster: {_window(planned)}",
+        f"Tidsfönster: {window_text(milestone.start, milestone.end, standalone=True)}",
         f"När? (i planen): {_text(action.when) or '–'}",
         f"Ansvariga: {_organisation_names(planned.organisations, action.who)}",
         "",
