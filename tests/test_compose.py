@@ -38,6 +38,7 @@ from notifier.swedish import (
     swedish_date,
     swedish_list,
     swedish_period,
+    window_text,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -894,3 +895,14 @@ def test_a_huge_problem_line_is_composed_in_linear_time(composer, settings):
     for line in ("/" * 50_000, "a/: " * 20_000, "x.toml:" * 10_000):
         compose_problem_notice(composer, [line], COORDINATOR, NOW, settings)
     assert time.perf_counter() - started < 5
+
+
+def test_a_window_is_said_briefly_beside_a_due_date_and_whole_on_its_own():
+    assert window_text(None, date(2024, 6, 30)) == ""
+    assert window_text(date(2024, 6, 30), date(2024, 6, 30)) == ""
+    assert window_text(date(2024, 3, 4), date(2024, 3, 31)) == "4–31 mars 2024"
+    assert window_text(None, date(2024, 6, 30), standalone=True) == "senast 30 juni 2024"
+    assert window_text(date(2024, 6, 30), date(2024, 6, 30), standalone=True) == "30 juni 2024"
+    assert window_text(date(2024, 3, 4), date(2024, 3, 31), standalone=True) == (
+        "4 mars 2024 – 31 mars 2024"
+    )
