@@ -36,7 +36,9 @@ from bench.synthetic import COPIES, synthetic_plan  # noqa: E402
 from notifier.catalog import Catalog, load_catalog  # noqa: E402
 from notifier.config import Settings  # noqa: E402
 from notifier.feed import WHOLE, History, refresh  # noqa: E402
-from notifier.server import FeedApp, FeedServer, FeedStore  # noqa: E402
+from notifier.feedstate import FeedStore  # noqa: E402
+from notifier.server import FeedServer  # noqa: E402
+from notifier.wsgi import FeedApp  # noqa: E402
 
 NOW = datetime(2024, 5, 6, 12, 0, tzinfo=UTC)
 

@@ -4,8 +4,9 @@ Level-triggered: APScheduler only decides *when* to wake. At each wake ``send_du
 computes from plans, configuration and ledger what is due now and sends what the ledger has
 not recorded, so a missed wake, a clock jump, a reload or a restart loses nothing.
 
-Threads: the main thread handles signals, reloads and the systemd watchdog; APScheduler's
-worker runs the send step (one at a time); the HTTP server answers in its own threads.
+Threads: the main thread handles signals, reloads and the systemd watchdog
+(``runner.run_until_stopped``); APScheduler's worker runs the send step (one at a time); the
+HTTP server answers in its own threads.
 """
 
 from __future__ import annotations
@@ -25,18 +26,27 @@ from notifier import logs
 from notifier.catalog import Catalog
 from notifier.config import password_origin
 from notifier.errors import NotifierError, UserError
-from notifier.feedstate import TokenFile, history_path, load_history, publish, tokens_path
+from notifier.feedstate import (
+    FeedStore,
+    TokenFile,
+    history_path,
+    load_history,
+    publish,
+    tokens_path,
+)
 from notifier.kinds.problem import problem_key
 from notifier.ledger import Ledger, open_ledger
 from notifier.logs import fields
 from notifier.mail import describe, mailer_for
 from notifier.metrics import Health, Metrics
 from notifier.report import over_notes
+from notifier.runner import run_until_stopped
 from notifier.sender import SendReport, send_due_once
-from notifier.server import FeedApp, FeedServer, FeedStore
+from notifier.server import FeedServer
 from notifier.signals import Signals
 from notifier.state import LoadedState, fingerprint, load_state, watched_files
-from notifier.systemd import Notifier, watchdog_interval
+from notifier.systemd import Notifier
+from notifier.wsgi import build_app
 
 logger = logging.getLogger(__name__)
 
@@ -137,22 +147,31 @@ class Daemon:
         else:
             publish(self.store, self.state.catalog, self.clock(), settings, self.tokens)
         self._note_catalog(self.state)
-        app = FeedApp(self.store, {"/healthz": self.health.route, "/metrics": self.metrics.route})
         self.server = FeedServer(
-            self.metrics.counting(app),  # type: ignore[arg-type]
+            build_app(self.store, self.health, self.metrics),
             settings.server.host,
             settings.server.port,
-        ).start()
+        )
         self._fingerprint = fingerprint(watched_files(settings))
-        with self._signals.installed():
-            self._start_scheduler()
-            self.systemd.ready(self._status())
-            logger.info("ready %s", fields(feeds=self.server.url + "/calendar.ics"))
-            try:
-                self._main_loop()
-            finally:
-                self._shutdown()
+        try:
+            run_until_stopped(
+                self.server,
+                self.reload,
+                self.systemd,
+                signals=self._signals,
+                on_ready=self._ready,
+                on_stop=self._shutdown,
+            )
+        finally:
+            self.ledger.close()
+            logger.info("stopped")
         return 0
+
+    def _ready(self) -> str:
+        """The server listens: start waking, and say so; the STATUS line for READY=1."""
+        self._start_scheduler()
+        logger.info("ready %s", fields(feeds=self.server.url + "/calendar.ics"))
+        return self._status()
 
     def _start_scheduler(self) -> None:
         self._scheduler.start()
@@ -172,26 +191,13 @@ class Daemon:
     def request_reload(self) -> None:
         self._signals.reload()
 
-    def _main_loop(self) -> None:
-        interval = watchdog_interval()
-        while not self._stop.is_set():
-            self._signals.wait(timeout=interval)
-            if self._signals.stopping:
-                self._stop.set()  # the send step in progress ends after its current message
-                break
-            if self._signals.take_reload():
-                self.reload()
-            if interval:
-                self.systemd.watchdog()
-
     def _shutdown(self) -> None:
+        """Before the server stops: no new send step, and the one in progress ends after its
+        current message (``should_stop``); the scheduler waits for it."""
+        self._stop.set()
         logger.info("stopping: finishing the message in flight")
-        self.systemd.stopping()
-        # wait=True: the send step in progress ends after its current message (should_stop).
-        self._scheduler.shutdown(wait=True)
-        self.server.stop()
-        self.ledger.close()
-        logger.info("stopped")
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=True)
 
     # --- sending ------------------------------------------------------------------------------
 

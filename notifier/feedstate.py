@@ -1,4 +1,8 @@
-"""Feed state on disk: the feed history, the per-feed secret tokens, and published feed files.
+"""The feeds as published: the snapshot the app serves, and the state kept on disk for it.
+
+``FeedStore`` holds the feeds being served; ``publish`` rebuilds them after each plan
+(re)load, saves the history and writes the feed files; ``PublishedFeeds`` does both for a
+process that only serves feeds (``notifier serve``, ``wsgi.create_app``).
 
 Both state files live beside the ledger (``settings.ledger.path.parent``):
 ``feed-history.json`` keeps SEQUENCE/LAST-MODIFIED stable across restarts (without it
@@ -10,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hmac
 import json
 import logging
 import os
@@ -20,16 +25,13 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from notifier.catalog import Catalog, load_catalog
 from notifier.config import Settings
 from notifier.errors import UserError
-from notifier.feed import FeedSet, History, Refresh, feed_path
+from notifier.feed import Feed, FeedSet, History, Refresh, feed_path, refresh
 from notifier.files import atomic_write
-
-if TYPE_CHECKING:
-    from notifier.catalog import Catalog
-    from notifier.server import FeedStore
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +48,83 @@ def history_path(settings: Settings) -> Path:
 
 def tokens_path(settings: Settings) -> Path:
     return settings.ledger.path.parent / TOKENS_FILE
+
+
+# --- the feeds being served -------------------------------------------------------------------
+
+
+class TokenSource(Protocol):
+    """Where the per-feed tokens come from (``TokenFile`` on disk)."""
+
+    def current(self) -> Mapping[str, str]: ...
+
+    def ensure(self, names: Iterable[str]) -> Mapping[str, str]: ...
+
+
+class FeedStore:
+    """The feeds being served: an immutable snapshot, swapped whole on each update.
+
+    Readers (request threads) take ``self.feeds`` once and use that object: a reference
+    assignment is atomic, so a request sees either the old or the new set, never a mix.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        history: History | None = None,
+        tokens: TokenSource | None = None,
+    ) -> None:
+        self._settings = settings
+        self._history = history or History()
+        self._tokens = tokens
+        self._feeds = FeedSet()
+        self._update_lock = threading.Lock()
+
+    @property
+    def feeds(self) -> FeedSet:
+        return self._feeds
+
+    @property
+    def history(self) -> History:
+        """The history matching the served feeds; the caller saves it (``save_history``)."""
+        return self._history
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    @property
+    def tokens_required(self) -> bool:
+        return self._settings.feeds.tokens
+
+    def update(self, catalog: Catalog, now: datetime, settings: Settings | None = None) -> Refresh:
+        """Rebuild every feed from the catalog and swap it in; return feeds and new history."""
+        with self._update_lock:
+            settings = settings or self._settings
+            result = refresh(catalog, settings, self._history, now)
+            if settings.feeds.tokens:
+                if self._tokens is None:
+                    logger.error("feeds.tokens is on but no token file is set; every feed is 404")
+                else:
+                    self._tokens.ensure(feed.name for feed in result.feeds)
+            self._settings = settings
+            self._history = result.history
+            self._feeds = result.feeds
+            for problem in result.feeds.problems:
+                logger.warning("feed not published: %s", problem)
+            return result
+
+    def find(self, name: str, token: str | None) -> Feed | None:
+        """The feed at this name, if the token (or its absence) is right for it."""
+        feed = self._feeds.get(name)
+        if not self.tokens_required:
+            return feed if token is None else None
+        if token is None or self._tokens is None:
+            return None
+        expected = self._tokens.current().get(name)
+        # Compare even when the feed is unknown, so timing does not tell feeds apart.
+        valid = hmac.compare_digest(token.encode(), (expected or "").encode())
+        return feed if valid and expected else None
 
 
 # --- history --------------------------------------------------------------------------------
@@ -232,7 +311,7 @@ def publish(
 ) -> Refresh:
     """Rebuild the served feeds, save the history, and write the feed files if configured.
 
-    What the daemon runs after each plan (re)load; ``notifier serve`` runs it too.
+    What the daemon runs after each plan (re)load; ``PublishedFeeds`` runs it too.
     """
     result = store.update(catalog, now, settings)
     save_history(history_path(settings), result.history)
@@ -244,3 +323,38 @@ def publish(
             changed = write_feed_files(result.feeds, settings.feeds.dir, secret)
             logger.info("feed files written %s", f"dir={settings.feeds.dir} changed={len(changed)}")
     return result
+
+
+def _file_problems(catalog: Catalog) -> list[str]:
+    return [str(p) for p in catalog.problems if p.kind == "file"]
+
+
+class PublishedFeeds:
+    """The feeds of the plans in ``plans.dir``, published at start and again on each reload.
+
+    A reload that finds a plan file unreadable keeps the feeds as they were: publishing
+    without that plan would drop its events from every subscriber's calendar.
+    """
+
+    def __init__(self, settings: Settings, now: datetime) -> None:
+        self.settings = settings
+        self.tokens = TokenFile(tokens_path(settings))
+        self.store = FeedStore(settings, load_history(history_path(settings)), self.tokens)
+        self.catalog = load_catalog(settings.plans.dir)
+        for problem in _file_problems(self.catalog):
+            logger.warning("plan not loaded: %s", problem)
+        publish(self.store, self.catalog, now, settings, self.tokens)
+
+    def reload(self, now: datetime) -> bool:
+        """Load the plans again and publish them; False, feeds kept, if a file is unreadable."""
+        # With the previous catalog, an action broken by this edit keeps its last good milestones.
+        catalog = load_catalog(self.settings.plans.dir, self.catalog)
+        problems = _file_problems(catalog)
+        if problems:
+            for problem in problems:
+                logger.error("reload refused, feeds kept as they were: %s", problem)
+            return False
+        result = publish(self.store, catalog, now, self.settings, self.tokens)
+        self.catalog = catalog
+        logger.info("reloaded plans; %d feeds", len(result.feeds))
+        return True

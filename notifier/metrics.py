@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -11,7 +11,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-Response = tuple[str, list[tuple[str, str]], bytes]
+from notifier.responses import Environ, Response, StartResponse, WsgiApp
 
 
 class Metrics:
@@ -66,7 +66,7 @@ class Metrics:
             registry=self.registry,
         )
 
-    def route(self, environ: Mapping[str, Any]) -> Response:
+    def route(self, environ: Environ) -> Response:
         body = generate_latest(self.registry)
         return (
             "200 OK",
@@ -74,10 +74,10 @@ class Metrics:
             body,
         )
 
-    def counting(self, app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+    def counting(self, app: WsgiApp) -> WsgiApp:
         """WSGI middleware counting responses by status code."""
 
-        def counted(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        def counted(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
             def start(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
                 self.feed_requests.labels(status.split(" ", 1)[0]).inc()
                 return start_response(status, headers, *rest)
@@ -104,7 +104,7 @@ class Health:
     def healthy(self) -> bool:
         return self.plans > 0 and self.ledger_ok and not self.waiting
 
-    def route(self, environ: Mapping[str, Any]) -> Response:
+    def route(self, environ: Environ) -> Response:
         data = {
             "status": "ok" if self.healthy else "waiting" if self.waiting else "unavailable",
             "plans": self.plans,

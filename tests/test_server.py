@@ -26,8 +26,9 @@ from notifier.catalog import load_catalog
 from notifier.cli import main
 from notifier.config import FeedSettings, Settings
 from notifier.feed import WHOLE, feed_path
-from notifier.feedstate import TokenFile
-from notifier.server import FeedApp, FeedServer, FeedStore
+from notifier.feedstate import FeedStore, TokenFile
+from notifier.server import FeedServer
+from notifier.wsgi import FeedApp
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILT = datetime(2024, 5, 6, 9, 30, tzinfo=UTC)
@@ -239,7 +240,7 @@ def test_a_garbled_request_gets_400_and_no_traceback(client) -> None:
 
 
 def test_an_exception_becomes_a_logged_500_without_details(client, caplog) -> None:
-    with caplog.at_level(logging.ERROR, logger="notifier.server"):
+    with caplog.at_level(logging.ERROR, logger="notifier.wsgi"):
         status, _, body = client.request("/boom")
     assert status == 500
     assert body == b"Internal server error\n"

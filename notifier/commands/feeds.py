@@ -3,28 +3,24 @@
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 
 from notifier.catalog import Catalog, load_catalog
 from notifier.commands.base import EXIT_OK, Context
-from notifier.config import Settings
 from notifier.errors import UserError
 from notifier.feed import WHOLE, Feed, FeedSpec, feed_path, feed_specs, refresh
 from notifier.feedstate import (
+    PublishedFeeds,
     TokenFile,
     history_path,
     load_history,
-    publish,
     save_history,
     tokens_path,
 )
 from notifier.files import atomic_write
-from notifier.server import FeedApp, FeedServer, FeedStore
-from notifier.signals import Signals
-
-logger = logging.getLogger(__name__)
-
+from notifier.runner import run_until_stopped
+from notifier.server import FeedServer
+from notifier.wsgi import build_app
 
 # --- serve ----------------------------------------------------------------------------------
 
@@ -40,51 +36,22 @@ def add_serve(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=serve_command)
 
 
-def _file_problems(catalog: Catalog) -> list[str]:
-    return [str(p) for p in catalog.problems if p.kind == "file"]
-
-
 def serve_command(args: argparse.Namespace, context: Context) -> int:
     settings = context.settings()
-    tokens = TokenFile(tokens_path(settings))
-    store = FeedStore(settings, load_history(history_path(settings)), tokens)
-    catalog = load_catalog(settings.plans.dir)
-    for problem in _file_problems(catalog):
-        logger.warning("plan not loaded: %s", problem)
-    publish(store, catalog, context.clock(), settings, tokens)
-    with Signals().installed() as signals:
-        server = FeedServer(FeedApp(store), settings.server.host, settings.server.port)
-        server.start()
+    feeds = PublishedFeeds(settings, context.clock())
+    server = FeedServer(build_app(feeds.store), settings.server.host, settings.server.port)
+
+    def ready() -> str:
+        count = len(feeds.store.feeds)
         context.stdout.write(
-            f"Serving {len(store.feeds)} feeds at {server.url}/calendar.ics "
+            f"Serving {count} feeds at {server.url}/calendar.ics "
             "(Ctrl-C stops, SIGHUP reloads the plans)\n"
         )
         context.stdout.flush()
-        try:
-            while not signals.stopping:
-                signals.wait()
-                if signals.take_reload() and not signals.stopping:
-                    catalog = _reload(store, catalog, settings, tokens, context)
-        finally:
-            server.stop()
+        return f"serving {count} feeds"
+
+    run_until_stopped(server, lambda: feeds.reload(context.clock()), on_ready=ready)
     return EXIT_OK
-
-
-def _reload(
-    store: FeedStore, previous: Catalog, settings: Settings, tokens: TokenFile, context: Context
-) -> Catalog:
-    """The catalog now served: the new one, or ``previous`` when a plan file is unreadable."""
-    # With the previous catalog, an action broken by this edit keeps its last good milestones.
-    catalog = load_catalog(settings.plans.dir, previous)
-    problems = _file_problems(catalog)
-    if problems:
-        # Keep serving the last good feeds rather than drop a broken plan's events.
-        for problem in problems:
-            logger.error("reload refused, feeds kept as they were: %s", problem)
-        return previous
-    result = publish(store, catalog, context.clock(), settings, tokens)
-    logger.info("reloaded plans; %d feeds", len(result.feeds))
-    return catalog
 
 
 # --- feed -----------------------------------------------------------------------------------
