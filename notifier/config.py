@@ -202,18 +202,6 @@ class Settings(BaseSettings):
 
     source: Path | None = Field(None, exclude=True)
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # No .env file and no secrets folder: a secret comes from a file named on purpose.
-        return (init_settings, env_settings)
-
 
 class _Environment(EnvSettingsSource):
     """The NOTIFIER_* variables, less those that load_settings refuses by name itself.
