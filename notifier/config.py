@@ -28,10 +28,9 @@ from pydantic_settings import (
     SettingsError,
 )
 
-# plan.py, schedule.py and directory.py import these checks from here; their home is
-# notifier.checks, which the core can import without the configuration.
+# The checks live in notifier.checks, which the core imports without the configuration;
+# kinds/reminder.py still takes parse_duration from here.
 from notifier.checks import check_address, check_leads, check_zone, parse_duration
-from notifier.checks import is_address as is_address
 from notifier.errors import ConfigError
 
 ENV_CONFIG = "NOTIFIER_CONFIG"
