@@ -1,4 +1,4 @@
-"""The main thread of a long-running command: asleep until a signal or a request wakes it.
+"""Stop and reload requests for the main thread of a long-running command (``runner``).
 
 SIGTERM and SIGINT ask it to stop, SIGHUP to reload. It sleeps in ``select`` on a socket that
 Python's signal machinery writes to (``signal.set_wakeup_fd``), and that ``stop``/``reload``
