@@ -19,16 +19,15 @@ white space lies between them and decoding gives back the text exactly.
 from __future__ import annotations
 
 import base64
+import functools
 import string
 from email.headerregistry import BaseHeader, HeaderRegistry, UniqueUnstructuredHeader
 from email.policy import EmailPolicy
 from typing import Any
 
 # Bounded so that a long run with ever-new subjects cannot grow without limit; values seen
-# in every message (From, Reply-To, MIME headers) are stored first and stay.
+# in every message (From, Reply-To, MIME headers) are the most recently used and stay.
 _LIMIT = 20_000
-_PARSED: dict[tuple[Any, ...], tuple[str, Any]] = {}
-_FOLDED: dict[tuple[Any, ...], bytes] = {}
 
 
 # RFC 2047 section 2: an encoded word is at most 75 characters, and a header line that holds
@@ -140,30 +139,33 @@ def _header_factory() -> HeaderRegistry:
 
 
 class CachingPolicy(EmailPolicy):
-    def _settings(self) -> tuple[Any, ...]:
-        return (self.linesep, self.max_line_length, self.utf8, self.cte_type, self.refold_source)
+    """Parses and folds each distinct header value once per policy.
+
+    The policy objects are the module's two constants, and the caches key on the policy
+    object itself: a clone (which the email package makes for other line ends or lengths)
+    is a different key, so nothing is ever folded with another policy's settings.
+    """
 
     def header_store_parse(self, name: str, value: Any) -> tuple[str, Any]:
         if isinstance(value, BaseHeader) or not isinstance(value, str):
             # Objects (Address, header instances) are parsed as given: their text alone
             # need not say everything about them.
             return super().header_store_parse(name, value)
-        key = (name.lower(), value, self._settings())
-        stored = _PARSED.get(key)
-        if stored is None:
-            stored = super().header_store_parse(name, value)
-            if len(_PARSED) < _LIMIT:
-                _PARSED[key] = stored
-        return stored
+        return _parsed(self, name, value)
 
     def fold_binary(self, name: str, value: Any) -> bytes:
-        key = (name.lower(), type(value).__name__, str(value), self._settings())
-        folded = _FOLDED.get(key)
-        if folded is None:
-            folded = super().fold_binary(name, value)
-            if len(_FOLDED) < _LIMIT:
-                _FOLDED[key] = folded
-        return folded
+        # The type is part of the key: header objects compare equal to their text.
+        return _folded(self, name, type(value), value)
+
+
+@functools.lru_cache(maxsize=_LIMIT)
+def _parsed(policy: EmailPolicy, name: str, value: str) -> tuple[str, Any]:
+    return EmailPolicy.header_store_parse(policy, name, value)
+
+
+@functools.lru_cache(maxsize=_LIMIT)
+def _folded(policy: EmailPolicy, name: str, kind: type, value: Any) -> bytes:
+    return EmailPolicy.fold_binary(policy, name, value)
 
 
 _HEADERS = _header_factory()

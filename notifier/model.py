@@ -1,6 +1,6 @@
 """Frozen value objects shared by the pure core.
 
-Flow: plan file -> Plan/Action -> (deadlines) Milestone -> (catalog) PlannedMilestone.
+Flow: plan file -> Plan/Action -> (when) Milestone -> (catalog) PlannedMilestone.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from html import unescape
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import icalendar
 import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
@@ -490,8 +491,7 @@ def test_every_kind_of_email_is_valid_multipart_utf8(composer, settings, kind):
 
 
 def test_the_attachment_is_the_feeds_own_event_with_the_same_uid(settings):
-    feed = pytest.importorskip("notifier.feed")
-    icalendar = pytest.importorskip("icalendar")
+    from notifier import feed
     message = compose_reminder(
         Composer.load(TEMPLATES), reminder(), POLICE_RECIPIENT, NOW, settings
     )

@@ -402,7 +402,6 @@ def write_config(folder: Path, smtp: dict[str, object] | None = None) -> Path:
 
 
 def send_test(config: Path, address: str) -> tuple[int, str]:
-    pytest.importorskip("notifier.feed")  # the attachment comes from the feed module
     from notifier.cli import main
 
     out = io.StringIO()

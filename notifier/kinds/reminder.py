@@ -15,7 +15,8 @@ from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
-from notifier.config import Settings, parse_duration
+from notifier.checks import parse_duration
+from notifier.config import Settings
 from notifier.due import Outgoing
 from notifier.errors import UserError
 from notifier.kinds.base import Context, Kind, MessageComposer, Sources, Span, about, by_time
