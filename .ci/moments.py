@@ -38,12 +38,13 @@ MOMENTS: dict[str, datetime] = {
 }
 
 CLOCK_SENSITIVE = [
-    "tests/test_daemon.py",
-    "tests/test_faults.py",
-    "tests/test_schedule.py",
-    "tests/test_cli.py",
-    "tests/test_sender.py",
-    "tests/test_server.py",
+    "tests/process/test_daemon.py",
+    "tests/process/test_faults.py",
+    "tests/process/test_problem_notices.py",
+    "tests/core/test_schedule.py",
+    "tests/edges/test_cli.py",
+    "tests/edges/test_sender.py",
+    "tests/edges/test_server.py",
 ]
 
 LIBRARY_DIRS = (

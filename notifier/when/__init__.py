@@ -2,7 +2,7 @@
 
 ``read_when(text, plan_year)`` is pure: no I/O and no clock. The plan's year stands in wherever
 the text leaves the year out; nothing else about "now" is ever assumed. The rules it follows are
-in README.md under 'Reading "När?"'; tests/test_deadlines.py holds one row per rule.
+in README.md under 'Reading "När?"'; tests/core/test_deadlines.py holds one row per rule.
 
 It works in three steps, one module each, over the words of ``vocabulary``:
 

@@ -29,7 +29,7 @@ from notifier.feedstate import (
     write_feed_files,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 PLAN_DIR = ROOT / "plan"
 # The whole feed and the feed history as the version that still wrote a VTIMEZONE published
 # them from the seed plan at FIRST_BUILD.

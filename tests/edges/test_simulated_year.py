@@ -3,7 +3,7 @@
 Every message `notifier simulate --from 2024-01-01 --to 2024-12-31` writes for the shipped plan,
 config and templates is compared with a recorded SHA-256 per file. A change of structure must
 leave every byte alone; a change of wording or format changes the record on purpose:
-rewrite it with `.venv/bin/python tests/test_simulated_year.py` and say why in the commit.
+rewrite it with `.venv/bin/python tests/edges/test_simulated_year.py` and say why in the commit.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 RECORD = ROOT / "tests" / "data" / "simulated-2024.sha256"
 
 

@@ -13,7 +13,7 @@ from notifier.importer import import_plan
 from notifier.plan import dump_plan, load_plan
 from notifier.slugs import slugify
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 SHIPPED = ROOT / "plan" / "gotland-2024.toml"
 
 # The only edits made by hand to the importer's output: two ids shortened.

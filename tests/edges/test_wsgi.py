@@ -21,7 +21,7 @@ import pytest
 from notifier.errors import ConfigError
 from notifier.wsgi import create_app
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 BUILT = datetime(2024, 5, 6, 9, 30, tzinfo=UTC)
 
 # What README tells an operator to run, with the port left to the test.

@@ -30,7 +30,7 @@ from notifier.feedstate import FeedStore, TokenFile
 from notifier.server import FeedServer
 from notifier.wsgi import FeedApp
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 BUILT = datetime(2024, 5, 6, 9, 30, tzinfo=UTC)
 REBUILT = datetime(2024, 6, 1, 7, 0, tzinfo=UTC)
 BUILT_HTTP = "Mon, 06 May 2024 09:30:00 GMT"

@@ -27,7 +27,7 @@ from notifier.model import (
 from notifier.records import KnownDue
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 COORDINATOR = Settings().coordinator.email
 
 POLISEN = Organisation("Polisen", "polisen", emails=("polisen@example.se",))

@@ -11,7 +11,7 @@ from notifier.config import Settings
 from notifier.directory import Directory, load_directory
 from notifier.schedule import recipients_for
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 @pytest.fixture(scope="module")

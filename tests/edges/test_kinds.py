@@ -35,7 +35,7 @@ from notifier.schedule import recipients_for, send_time, start_of_day
 from notifier.sender import messages_between, send_due_once
 from notifier.workdays import next_working_day
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 TEMPLATES = ROOT / "templates"
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 SETTINGS = Settings()

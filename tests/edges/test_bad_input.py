@@ -67,7 +67,7 @@ from notifier.server import FeedServer
 from notifier.when import read_when
 from notifier.wsgi import FeedApp
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 SEED_PLAN = ROOT / "plan" / "gotland-2024.toml"
 SEED_DIRECTORY = ROOT / "plan" / "organisations.toml"
 SHIPPED_CONFIG = ROOT / "config.toml"
@@ -589,7 +589,7 @@ def test_a_literal_multiline_string_does_not_shift_the_lines_errors_name(tmp_pat
 
 
 # =============================================================================================
-# 2. The "När?" reader: what tests/test_deadlines.py does not cover already
+# 2. The "När?" reader: what tests/core/test_deadlines.py does not cover already
 # =============================================================================================
 # Covered there: arbitrary text with control characters, phrases of the grammar's own words,
 # huge texts, weird years. Here: Unicode that changes length or meaning under case mapping

@@ -10,7 +10,7 @@ import pytest
 from notifier.config import Settings, load_settings
 from notifier.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def _sections(data: dict) -> dict:

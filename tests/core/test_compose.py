@@ -42,7 +42,7 @@ from notifier.swedish import (
     window_text,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 TEMPLATES = ROOT / "templates"
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 NOW = datetime(2024, 6, 23, 8, 0, tzinfo=STOCKHOLM)

@@ -34,7 +34,7 @@ from notifier.mail import (
     message_bytes,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 SENDER = "notifier@gotland.example"
 POLICE = "polisen@gotland.example"
 SOCIAL = "social@gotland.example"

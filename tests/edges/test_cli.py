@@ -220,7 +220,7 @@ def test_import_refuses_an_id_that_could_leave_the_folder(tmp_path: Path) -> Non
     target = tmp_path / "plan.toml"
     code, _ = run(
         "import",
-        str(Path(__file__).parent / "data" / "seed.txt"),
+        str(Path(__file__).parent.parent / "data" / "seed.txt"),
         "--id",
         "../x",
         "-o",
