@@ -16,10 +16,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from notifier.checks import check_leads, check_zone
 from notifier.errors import PlanError
@@ -54,6 +62,16 @@ def header(year: int) -> str:
     return _HEADER.format(year=year)
 
 
+def _valid_id(value: str) -> str:
+    if not _ID.match(value):
+        raise ValueError(f"'{value}' is not a valid id. {_ID_HINT}")
+    return value
+
+
+# Plan and action ids: they end up in URLs, file names and calendar UIDs.
+Id = Annotated[str, AfterValidator(_valid_id)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -86,7 +104,7 @@ class MilestoneData(_Strict):
 
 
 class ActionData(_Strict):
-    id: str
+    id: Id
     section: str = ""
     problem: str = ""
     cause: str = Field("", alias="orsak")
@@ -96,16 +114,9 @@ class ActionData(_Strict):
     when: str = Field("", alias="när")
     milestone: list[MilestoneData] | None = None
 
-    @field_validator("id")
-    @classmethod
-    def _valid_id(cls, value: str) -> str:
-        if not _ID.match(value):
-            raise ValueError(f"'{value}' is not a valid id. {_ID_HINT}")
-        return value
-
 
 class PlanData(_Strict):
-    id: str
+    id: Id
     title: str
     date: date
     year: int = Field(ge=1900, le=2200)
@@ -116,13 +127,6 @@ class PlanData(_Strict):
     # Each action is validated on its own (``_action``), so that one broken action is
     # reported and left out while the rest of the plan loads.
     action: list[Any] = []
-
-    @field_validator("id")
-    @classmethod
-    def _valid_id(cls, value: str) -> str:
-        if not _ID.match(value):
-            raise ValueError(f"'{value}' is not a valid id. {_ID_HINT}")
-        return value
 
     @field_validator("leads")
     @classmethod
