@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from notifier.directory import Directory, load_directory
 from notifier.errors import PlanError
+from notifier.limits import merge_repeats
 from notifier.model import (
     Action,
     Location,
@@ -136,6 +137,9 @@ def build_catalog(plan_files: list[PlanFile], directory: Directory) -> Catalog:
                         "explicitly under [[action.milestone]] (label, due).",
                     )
                 )
+            dated, repeats = merge_repeats(dated)
+            if repeats:
+                problems.append(_repeats_note(action, where, location, repeats))
             resolution = directory.resolve(action.who)
             for name in resolution.unknown:
                 suggestion = directory.suggestion(name)
@@ -192,6 +196,17 @@ def build_catalog(plan_files: list[PlanFile], directory: Directory) -> Catalog:
         problems,
         tuple(refused),
         tuple(kept),
+    )
+
+
+def _repeats_note(action: Action, where: str, location: Location, repeats: int) -> Problem:
+    explicit = action.explicit_milestones is not None
+    return Problem(
+        action.location or location if explicit else location,
+        f"{where}, field {'milestone' if explicit else 'när'}",
+        f"{repeats} milestone(s) repeat another with the same label and due date; each is "
+        "kept once, so its reminders go out once",
+        "Remove the repeats.",
     )
 
 

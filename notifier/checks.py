@@ -13,6 +13,8 @@ from datetime import timedelta
 from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from notifier.limits import MAX_LEADS
+
 # ASCII only: an address with a non-ASCII or control character in it cannot go over SMTP
 # without SMTPUTF8, so it is refused where it is written rather than failing at 08:00.
 _ADDRESS = re.compile(
@@ -37,9 +39,22 @@ def parse_duration(text: str) -> timedelta:
 
 
 def check_leads(leads: Leads) -> Leads:
-    """The lead times unchanged if each is a duration; ValueError naming the first that is not."""
-    for lead in leads or ():
-        parse_duration(lead)
+    """The lead times unchanged if they are at most MAX_LEADS distinct positive durations;
+    ValueError naming the first that is not."""
+    written = list(leads or ())
+    if len(written) > MAX_LEADS:
+        raise ValueError(
+            f"{len(written)} lead times; at most {MAX_LEADS} are allowed, as each sends every "
+            "organisation one more reminder per milestone. Keep the ones that matter"
+        )
+    seen: dict[timedelta, str] = {}
+    for lead in written:
+        delta = parse_duration(lead)
+        if not delta:
+            raise ValueError(f"'{lead}' is no lead time; write one before the due date, e.g. '1d'")
+        if delta in seen:
+            raise ValueError(f"'{lead}' is the same lead time as '{seen[delta]}'; remove one")
+        seen[delta] = lead
     return leads
 
 

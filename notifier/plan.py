@@ -31,7 +31,10 @@ from pydantic import (
 
 from notifier.checks import check_leads, check_zone
 from notifier.errors import PlanError
+from notifier.limits import merge_repeats, too_many_milestones, when_too_long
 from notifier.model import Action, Location, Milestone, Plan, Problem
+from notifier.planlines import Lines, field_name, locate
+from notifier.when import read_when
 
 DIRECTORY_FILE = "organisations.toml"
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -167,82 +170,6 @@ class PlanFile:
     refused: list[RefusedAction] = field(default_factory=list)
     # Ids of refused actions put back as they last loaded (``catalog.keep_last_good``).
     kept: list[str] = field(default_factory=list)
-
-
-@dataclass
-class _Lines:
-    """Line numbers of keys: top-level, per [[action]] table and per [[action.milestone]]
-    table, in order. A table's own header line is under the key "[[action]]" or
-    "[[action.milestone]]"."""
-
-    top: dict[str, int] = field(default_factory=dict)
-    actions: list[dict[str, int]] = field(default_factory=list)
-    milestones: list[list[dict[str, int]]] = field(default_factory=list)
-
-    def of(self, loc: tuple[Any, ...]) -> int | None:
-        if loc and loc[0] == "action" and len(loc) > 1 and isinstance(loc[1], int):
-            if loc[1] >= len(self.actions):
-                return None
-            keys = self.actions[loc[1]]
-            if len(loc) > 3 and loc[2] == "milestone" and isinstance(loc[3], int):
-                tables = self.milestones[loc[1]]
-                if loc[3] >= len(tables):  # written inline: milestone = [{...}]
-                    return keys.get("milestone") or keys.get("[[action]]")
-                table = tables[loc[3]]
-                key = str(loc[4]) if len(loc) > 4 else ""
-                return table.get(key) or table.get("[[action.milestone]]")
-            return keys.get(str(loc[2])) if len(loc) > 2 else keys.get("[[action]]")
-        return self.top.get(str(loc[0])) if loc else None
-
-
-_KEY = re.compile(r'^\s*(?:"([^"]+)"|([A-Za-z0-9_-]+))\s*=')
-
-
-def _locate(text: str) -> _Lines:
-    lines = _Lines()
-    table = "top"
-    open_quote = ""  # the delimiter of a multi-line string being read: ''' or """
-    for number, line in enumerate(text.splitlines(), start=1):
-        if open_quote:
-            if line.count(open_quote) % 2 == 1:
-                open_quote = ""
-            continue
-        stripped = line.strip()
-        if stripped == "[[action]]":
-            lines.actions.append({"[[action]]": number})
-            lines.milestones.append([])
-            table = "action"
-        elif stripped == "[[action.milestone]]" and lines.actions:
-            lines.milestones[-1].append({"[[action.milestone]]": number})
-            table = "milestone"
-        elif stripped.startswith("["):
-            table = "other"
-            lines.top.setdefault(stripped.strip("[]").strip(), number)
-        else:
-            match = _KEY.match(line)
-            if match:
-                key = match.group(1) or match.group(2)
-                if table == "top":
-                    lines.top.setdefault(key, number)
-                elif table == "action":
-                    lines.actions[-1].setdefault(key, number)
-                elif table == "milestone":
-                    lines.milestones[-1][-1].setdefault(key, number)
-        for quote in ('"""', "'''"):
-            if line.count(quote) % 2 == 1:
-                open_quote = quote
-                break
-    return lines
-
-
-def _field_name(loc: tuple[Any, ...]) -> str:
-    parts: list[str] = []
-    for part in loc:
-        if isinstance(part, int):
-            parts[-1:] = [f"{parts[-1]}[{part + 1}]" if parts else str(part + 1)]
-        else:
-            parts.append(str(part))
-    return ".".join(parts)
 
 
 # --- explaining validation errors -----------------------------------------------------------
@@ -419,7 +346,7 @@ def load_plan(path: Path) -> PlanFile:
     """
     text = _read(path)
     raw = _parse(path, text)
-    lines = _locate(text)
+    lines = locate(text)
     try:
         data = PlanData.model_validate(raw)
     except ValidationError as error:
@@ -429,7 +356,7 @@ def load_plan(path: Path) -> PlanFile:
             line = lines.of(item["loc"])
             where = f"{path}:{line}" if line else str(path)
             message, hint = _explain(item, tuple(item["loc"]), year)
-            text_line = f"{where}: {_field_name(item['loc'])}: {message}"
+            text_line = f"{where}: {field_name(item['loc'])}: {message}"
             problems.append(f"{text_line}. {hint}" if hint else text_line)
         raise PlanError(problems, hint="Fix the fields named above; the rest is kept.") from None
     return _to_plan(data, path, lines)
@@ -469,7 +396,7 @@ def _raw_id(raw: Any) -> str | None:
 
 
 def _action(
-    raw: Any, index: int, data: PlanData, path: Path, lines: _Lines
+    raw: Any, index: int, data: PlanData, path: Path, lines: Lines
 ) -> ActionData | list[Problem]:
     """One [[action]] validated on its own: its data, or a problem per error in it."""
     try:
@@ -481,11 +408,11 @@ def _action(
         for item in _redundant(error.errors(), ("action", index)):
             loc = ("action", index, *item["loc"])
             message, hint = _explain(item, loc, data.year)
-            field_name = _field_name(tuple(item["loc"])) or "[[action]]"
+            name_of_field = field_name(tuple(item["loc"])) or "[[action]]"
             problems.append(
                 Problem(
                     Location(path, lines.of(loc)),
-                    f"{name}, field {field_name}",
+                    f"{name}, field {name_of_field}",
                     message,
                     hint,
                     kind="action",
@@ -494,7 +421,37 @@ def _action(
         return problems
 
 
-def _to_plan(data: PlanData, path: Path, lines: _Lines) -> PlanFile:
+def _within_limits(
+    item: ActionData, index: int, year: int, path: Path, where: dict[str, int | None]
+) -> ActionData | list[Problem]:
+    """The action, or the problem that refuses it: so much text or so many milestones that
+    it would flood the organisations' inboxes and calendars. Refused like any broken action,
+    so the running service keeps the version that loaded last."""
+    name = f"action {index + 1} ('{item.id}')"
+    # The text is checked even beside explicit milestones: it is still read and shown.
+    key, reason = "när", when_too_long(item.when)
+    if reason is None and item.milestone is not None:
+        key, read = "milestone", _explicit(item.milestone)
+        reason = too_many_milestones(len(merge_repeats(read)[0]))
+    elif reason is None:
+        # Bounded by the length above, so reading it here as well costs little.
+        read = read_when(item.when, year).milestones
+        reason = too_many_milestones(len(merge_repeats(read)[0]))
+    if reason is None:
+        return item
+    return [Problem(Location(path, where[key]), f"{name}, field {key}", reason, kind="action")]
+
+
+def _explicit(milestones: list[MilestoneData]) -> tuple[Milestone, ...]:
+    return tuple(
+        Milestone(
+            label=m.label, start=m.start, end=m.end or m.due, due=m.due, tentative=m.tentative
+        )
+        for m in milestones
+    )
+
+
+def _to_plan(data: PlanData, path: Path, lines: Lines) -> PlanFile:
     problems: list[Problem] = []
     refused: list[RefusedAction] = []
     actions: list[Action] = []
@@ -503,6 +460,11 @@ def _to_plan(data: PlanData, path: Path, lines: _Lines) -> PlanFile:
         keys = lines.actions[index] if index < len(lines.actions) else {}
         location = Location(path, keys.get("[[action]]"))
         item = _action(raw, index, data, path, lines)
+        if not isinstance(item, list):
+            tables = lines.milestones[index] if index < len(lines.milestones) else []
+            first = tables[0].get("[[action.milestone]]") if tables else None
+            where = {"när": keys.get("när"), "milestone": keys.get("milestone") or first}
+            item = _within_limits(item, index, data.year, path, where)
         if isinstance(item, list):
             problems.extend(item)
             refused.append(RefusedAction(_raw_id(raw), index + 1, len(actions), location))
@@ -527,19 +489,7 @@ def _to_plan(data: PlanData, path: Path, lines: _Lines) -> PlanFile:
                     f'Add it, e.g. "{item.section}" = "Rubrik", or correct the number.',
                 )
             )
-        explicit = None
-        if item.milestone is not None:
-            explicit = tuple(
-                Milestone(
-                    label=m.label,
-                    start=m.start,
-                    end=m.end or m.due,
-                    due=m.due,
-                    tentative=m.tentative,
-                    text="",
-                )
-                for m in item.milestone
-            )
+        explicit = None if item.milestone is None else _explicit(item.milestone)
         actions.append(
             Action(
                 id=item.id,

@@ -260,9 +260,10 @@ def test_leads_that_land_on_the_same_moment_give_one_reminder_with_the_shorter_l
     assert [(lead_label(r.payload), r.send_at) for r in found] == [("1d", local(date(2024, 5, 31)))]
 
 
-def test_leads_of_zero_are_ignored() -> None:
-    found = reminders(Plans((planned(date(2024, 6, 12)),)), settings("0d", "1d"))
-    assert [lead_label(r.payload) for r in found] == ["1d"]
+def test_a_lead_of_zero_is_refused_where_it_is_written() -> None:
+    # A reminder at the due moment itself is no reminder: say so rather than drop it.
+    with pytest.raises(ValueError, match="'0d' is no lead time"):
+        settings("0d", "1d")
 
 
 # --- Recipients ---------------------------------------------------------------------------
