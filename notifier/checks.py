@@ -7,6 +7,7 @@ pydantic and the plan reader put after the file and key.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable
 from datetime import timedelta
@@ -78,3 +79,51 @@ def check_address(address: str) -> str:
     if not _ADDRESS.match(address):
         raise ValueError(f"'{address}' is not an email address; write it as name@example.se")
     return address
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` names this machine without asking DNS: 'localhost', 127.0.0.0/8, ::1.
+
+    Nothing is resolved: a name could point anywhere tomorrow, so only literal loopback
+    counts.
+    """
+    host = host.strip().rstrip(".").strip("[]")
+    if host.casefold() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+UNENCRYPTED_HINT = (
+    'Set smtp.security = "starttls" (port 587) or "tls" (port 465), or send through an SMTP '
+    "relay on this machine (127.0.0.1, ::1 or localhost) that needs no login."
+)
+
+
+def unencrypted_smtp_problems(
+    host: str, security: str, username: str, password_from: str | None
+) -> list[str]:
+    """Why these SMTP settings would send something in clear text it must not; empty if none.
+
+    ``password_from`` says where a password came from (None: there is none). Without TLS
+    the mail may only go to a loopback relay, and a login never goes at all: AUTH PLAIN
+    carries the password readable to anyone on the path.
+    """
+    if security != "none" or not host.strip():
+        return []
+    problems = []
+    if not is_loopback_host(host):
+        problems.append(
+            f"smtp.host = '{host}' with smtp.security = \"none\": mail would cross the network "
+            "unencrypted; without TLS only a loopback relay may be used"
+        )
+    if username or password_from is not None:
+        given = [f"smtp.username = '{username}'"] if username else []
+        given += [f"a password (from {password_from})"] if password_from is not None else []
+        problems.append(
+            f'{" and ".join(given)} with smtp.security = "none": a login would send the '
+            "password unencrypted"
+        )
+    return problems

@@ -30,7 +30,14 @@ from pydantic_settings import (
 
 # The checks live in notifier.checks, which the core imports without the configuration;
 # kinds/reminder.py still takes parse_duration from here.
-from notifier.checks import check_address, check_leads, check_zone, parse_duration
+from notifier.checks import (
+    UNENCRYPTED_HINT,
+    check_address,
+    check_leads,
+    check_zone,
+    parse_duration,
+    unencrypted_smtp_problems,
+)
 from notifier.errors import ConfigError
 
 ENV_CONFIG = "NOTIFIER_CONFIG"
@@ -281,7 +288,17 @@ def load_settings(path: Path | None = None, *, required: bool = False) -> Settin
     if problems or settings is None:
         raise ConfigError(problems)
     settings = _with_password(settings, path)
+    _refuse_unencrypted(settings, path, refused)
     return _resolved(settings, path, refused)
+
+
+def _refuse_unencrypted(settings: Settings, path: Path, refused: frozenset[str]) -> None:
+    smtp = settings.smtp
+    origin = password_origin(settings) if smtp.password is not None else None
+    problems = unencrypted_smtp_problems(smtp.host, smtp.security, smtp.username, origin)
+    if problems:
+        where = _origin(("smtp", "security"), path, refused)
+        raise ConfigError([f"{where}: {problem}" for problem in problems], hint=UNENCRYPTED_HINT)
 
 
 def _read_file(path: Path, *, required: bool) -> dict[str, Any]:

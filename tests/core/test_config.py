@@ -137,3 +137,72 @@ def test_loaded_settings_are_plain_settings(tmp_path: Path) -> None:
     settings = load_settings(path)
     assert type(settings) is Settings
     assert settings.source == path
+
+
+# --- SMTP without TLS: loopback only, and never a login -------------------------------------
+
+
+def _plain(tmp_path: Path, host: str, extra: str = "") -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(f'[smtp]\nhost = "{host}"\nsecurity = "none"\n{extra}', encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.10.20.30", "::1", "[::1]", "localhost"])
+def test_security_none_is_accepted_for_a_loopback_relay(tmp_path: Path, host: str) -> None:
+    assert load_settings(_plain(tmp_path, host)).smtp.security == "none"
+
+
+@pytest.mark.parametrize(
+    "host", ["mail.example.se", "localhost.example.se", "10.0.0.25", "0.0.0.0", "::ffff:7f00:1"]
+)
+def test_security_none_to_any_other_host_is_refused_naming_the_keys_and_the_fix(
+    tmp_path: Path, host: str
+) -> None:
+    # Names are not resolved: 'localhost.example.se' could point anywhere.
+    path = _plain(tmp_path, host)
+    with pytest.raises(ConfigError) as error:
+        load_settings(path)
+    message = error.value.message
+    assert f"{path}: smtp.host = '{host}' with smtp.security = \"none\"" in message
+    assert 'smtp.security = "starttls"' in message and '"tls"' in message
+    assert "127.0.0.1" in message  # the other way out: a relay on this machine
+
+
+def test_security_none_with_a_password_from_any_source_is_refused_without_showing_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _plain(tmp_path, "127.0.0.1")
+    secret = tmp_path / "pw"
+    secret.write_text("s3cret-fil\n", encoding="utf-8")
+    credentials = tmp_path / "creds"
+    credentials.mkdir()
+    (credentials / "smtp-password").write_text("s3cret-systemd", encoding="utf-8")
+    sources = [
+        ("NOTIFIER_SMTP__PASSWORD", "s3cret-env", "$NOTIFIER_SMTP__PASSWORD"),
+        ("NOTIFIER_SMTP__PASSWORD_FILE", str(secret), str(secret)),
+        ("CREDENTIALS_DIRECTORY", str(credentials), "$CREDENTIALS_DIRECTORY/smtp-password"),
+    ]
+    for variable, value, origin in sources:
+        with monkeypatch.context() as env:
+            env.setenv(variable, value)
+            with pytest.raises(ConfigError) as error:
+                load_settings(path)
+        message = error.value.message
+        assert f'a password (from {origin}) with smtp.security = "none"' in message, message
+        assert "s3cret" not in message.replace(str(tmp_path), "")
+
+
+def test_security_none_with_a_username_is_refused(tmp_path: Path) -> None:
+    path = _plain(tmp_path, "localhost", 'username = "notifier"\n')
+    with pytest.raises(ConfigError, match=r"smtp.username = 'notifier' with smtp.security"):
+        load_settings(path)
+
+
+def test_a_host_given_in_the_environment_is_named_as_such(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NOTIFIER_SMTP__SECURITY", "none")
+    monkeypatch.setenv("NOTIFIER_SMTP__HOST", "smtp.example.se")
+    with pytest.raises(ConfigError, match=r"^\$NOTIFIER_SMTP__SECURITY: smtp.host = "):
+        load_settings(tmp_path / "none.toml")

@@ -1090,3 +1090,43 @@ def test_a_milestone_due_while_the_clock_was_ahead_still_gets_its_reminder_when_
     # Back at the right time, the milestone is due in some ten hours and both of its
     # reminders were missed: the catch-up rule sends the latest one, late.
     assert Counter(c.rcpt for c in got if c.uid) == {"x@example.se": 1, "y@example.se": 1}
+
+
+# --- SMTP logins: never in clear text, and a refused one is not retried for ever ------------
+
+
+def _cli(config: Path, command: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "notifier", "--config", str(config), command],
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+        env={**os.environ, **env},
+        stdin=subprocess.DEVNULL,
+    )
+
+
+@pytest.mark.parametrize(
+    ("host", "env", "named"),
+    [
+        ("mail.gotland.example", {}, "smtp.host = 'mail.gotland.example' with smtp.security"),
+        ("127.0.0.1", {"NOTIFIER_SMTP__PASSWORD": "hemligt"}, "a password (from $NOTIFIER_"),
+    ],
+)
+def test_smtp_without_tls_to_another_host_or_with_a_password_is_refused_at_start(
+    project: Path, host: str, env: dict[str, str], named: str
+) -> None:
+    with SmtpServer() as smtp:
+        config = write_project(project, smtp, [], ["1d"])
+        text = config.read_text(encoding="utf-8")
+        config.write_text(text.replace(f'host = "{smtp.host}"', f'host = "{host}"'), "utf-8")
+        validated = _cli(config, "validate", **env)
+        started = _cli(config, "run", **env)
+        assert smtp.handler.rcpt_seen == [] and smtp.handler.connections == 0
+    for result in (validated, started):
+        assert result.returncode == 2, result.stderr  # as for every configuration error
+        assert "configuration error" in result.stderr and named in result.stderr
+        assert 'smtp.security = "starttls"' in result.stderr
+        assert "hemligt" not in result.stderr
+    assert not ledger_file(project).exists()  # refused before anything was opened
+
