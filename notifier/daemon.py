@@ -121,11 +121,12 @@ class Daemon:
         self.systemd = notifier or Notifier()
         self.watch_interval = watch_interval
         self.metrics = Metrics()
-        self.health = Health()
+        self.health = Health(clock=clock)
         self._stop = threading.Event()
         self._signals = Signals()
         self._send_lock = threading.Lock()
         self._announced: datetime | None = None
+        self._due_again = False  # a step found its successor due already: ``wake`` loops
         self._scheduler = BackgroundScheduler(
             timezone=UTC,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -175,7 +176,7 @@ class Daemon:
 
     def _start_scheduler(self) -> None:
         self._scheduler.start()
-        self._scheduler.add_job(self.wake, "date", run_date=self.clock(), id="wake")
+        self._add_wake("wake", self.clock())
         self._scheduler.add_job(
             self.wake, "interval", seconds=SWEEP_INTERVAL.total_seconds(), id="sweep"
         )
@@ -202,6 +203,26 @@ class Daemon:
     # --- sending ------------------------------------------------------------------------------
 
     def wake(self) -> SendReport | None:
+        """Send steps until the next moment something falls due lies ahead; the report of the
+        last one.
+
+        A step that schedules its successor for a moment already passed (a slow step, a burst
+        of retries one minute apart) runs again here at once: a job of APScheduler cannot run
+        while the same job is still running, so such a moment given to the scheduler would
+        be dropped and wait for the sweep.
+        """
+        report: SendReport | None = None
+        self._due_again = True
+        while self._due_again and not self._stop.is_set():
+            self._due_again = False
+            self.health.sending_since = self.clock()
+            try:
+                report = self._step()
+            finally:
+                self.health.sending_since = None
+        return report
+
+    def _step(self) -> SendReport | None:
         """One send step; then schedule the next wake from what the ledger and plan say.
 
         While a plan file is unreadable at start, only problem notices go out: the
@@ -269,8 +290,21 @@ class Daemon:
             return
         self.health.next_wake = when
         self.metrics.next_due.set(when.timestamp())
-        self._scheduler.add_job(self.wake, "date", run_date=when, id="wake", replace_existing=True)
+        if when <= self.clock() and self._send_lock.locked():
+            # Called from a step in progress: ``wake`` runs the next one as soon as it ends.
+            self._due_again = True
+        else:
+            self._add_wake("wake", when)
         self.systemd.status(self._status())
+
+    def _add_wake(self, job_id: str, when: datetime) -> None:
+        """Run ``wake`` at ``when`` (at once if it has passed). A second instance may start
+        while the first still runs: it waits for the send lock and then takes a fresh look,
+        so a moment that passes before the running step returns is not dropped as
+        "maximum number of running instances reached"."""
+        self._scheduler.add_job(
+            self.wake, "date", run_date=when, id=job_id, replace_existing=True, max_instances=2
+        )
 
     # --- reloading ------------------------------------------------------------------------------
 
@@ -359,9 +393,7 @@ class Daemon:
         if self._scheduler.running:
             # A job of its own: the "wake" job of a step in progress would be replaced by the
             # next wake that step schedules, which may be a sweep away.
-            self._scheduler.add_job(
-                self.wake, "date", run_date=self.clock(), id="problem", replace_existing=True
-            )
+            self._add_wake("problem", self.clock())
 
     def _import_reported_problems(self) -> None:
         """Problem notices sent before the ledger kept them are listed in REPORTED_FILE: record

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from notifier.responses import Environ, Response, StartResponse, WsgiApp
+
+# How far past its moment the next wake may be before /healthz calls it lost: a step takes
+# seconds, and the scheduler fires within one.
+WAKE_GRACE = timedelta(minutes=1)
 
 
 class Metrics:
@@ -99,14 +103,43 @@ class Health:
     problems: list[str] = field(default_factory=list)
     reload_error: str | None = None
     waiting: bool = False  # started with a plan file it could not read; sends nothing yet
+    # The daemon's clock, to tell a lost wake-up; None (the app on its own) checks nothing.
+    clock: Callable[[], datetime] | None = None
+    sending_since: datetime | None = None  # a send step is running: the wake was not lost
+
+    def late_wake(self) -> str | None:
+        """Why the next wake looks lost, or None: its moment is over a minute past and no
+        send step has started, so due messages wait for the sweep."""
+        if self.clock is None or self.next_wake is None or self.sending_since is not None:
+            return None
+        late = self.clock() - self.next_wake
+        if late <= WAKE_GRACE:
+            return None
+        return (
+            f"the wake due at {self.next_wake.isoformat()} has not run "
+            f"({int(late.total_seconds() // 60)} min late); due messages wait for the next sweep"
+        )
 
     @property
     def healthy(self) -> bool:
-        return self.plans > 0 and self.ledger_ok and not self.waiting
+        return (
+            self.plans > 0
+            and self.ledger_ok
+            and not self.waiting
+            and not self.late_wake()
+        )
+
+    @property
+    def state(self) -> str:
+        if self.waiting:
+            return "waiting"
+        if not (self.plans > 0 and self.ledger_ok):
+            return "unavailable"
+        return "degraded" if self.late_wake() else "ok"
 
     def route(self, environ: Environ) -> Response:
         data = {
-            "status": "ok" if self.healthy else "waiting" if self.waiting else "unavailable",
+            "status": self.state,
             "plans": self.plans,
             "milestones": self.milestones,
             "ledger": "ok" if self.ledger_ok else "not writable",
@@ -114,6 +147,7 @@ class Health:
             "last_sweep": self.last_sweep.isoformat() if self.last_sweep else None,
             "problems": len(self.problems),
             "reload_error": self.reload_error,
+            "wake": self.late_wake() or "ok",
         }
         body = (json.dumps(data, ensure_ascii=False) + "\n").encode("utf-8")
         status = "200 OK" if self.healthy else "503 Service Unavailable"
