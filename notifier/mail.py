@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Protocol
 
 from notifier import mimepolicy
+from notifier.checks import UNENCRYPTED_HINT, unencrypted_smtp_problems
 from notifier.config import Settings, SmtpSettings
 from notifier.errors import ConfigError
 from notifier.files import atomic_write
@@ -37,13 +38,18 @@ _DROPPED = (smtplib.SMTPServerDisconnected, ConnectionResetError, BrokenPipeErro
 
 @dataclass(frozen=True)
 class SendResult:
-    """The outcome for one recipient; ``permanent`` says a retry cannot help."""
+    """The outcome for one recipient; ``permanent`` says a retry cannot help.
+
+    ``login_refused``: the server refused the account (535, 534, 530, no AUTH), so every
+    other message would fail the same way until someone fixes the credentials.
+    """
 
     address: str
     ok: bool
     permanent: bool
     code: int | None
     error: str | None
+    login_refused: bool = False
 
 
 class Mailer(Protocol):
@@ -189,6 +195,12 @@ class SmtpMailer:
 
     def _open(self) -> smtplib.SMTP:
         smtp = self._smtp
+        # The configuration refuses these settings already; this keeps any other way of
+        # building them (a test, a future command) from sending a password in clear text.
+        secret = "the settings" if smtp.password is not None else None
+        unsafe = unencrypted_smtp_problems(smtp.host, smtp.security, smtp.username, secret)
+        if unsafe:
+            raise _Unencrypted("; ".join(unsafe))
         # The host goes to the constructor: smtplib checks the certificate against the host
         # given there, and connect() alone would leave it empty.
         connection: smtplib.SMTP
@@ -206,8 +218,22 @@ class SmtpMailer:
                 connection.starttls(context=self._context)
                 connection.ehlo()
             if smtp.username:
+                if not isinstance(connection.sock, ssl.SSLSocket):
+                    raise _Unencrypted("refusing to log in over a connection without TLS")
                 password = smtp.password.get_secret_value() if smtp.password else ""
-                connection.login(smtp.username, password)
+                try:
+                    connection.login(smtp.username, password)
+                except smtplib.SMTPNotSupportedError as error:
+                    raise _NoAuth(
+                        f"the server offers no login (AUTH: {error}); remove smtp.username "
+                        "if it needs none"
+                    ) from None
+                except UnicodeEncodeError:
+                    # smtplib sends the credentials as ASCII only.
+                    raise _NoAuth(
+                        "smtp.username or the password holds a character outside ASCII "
+                        "(å, ä, ö …), which an SMTP login cannot carry"
+                    ) from None
         except BaseException:
             connection.close()
             raise
@@ -271,12 +297,37 @@ class SmtpMailer:
 
     def _failed(self, recipients: list[str], error: BaseException) -> list[SendResult]:
         permanent, code, text = classify(error, self._smtp)
+        refused = login_refused(error)
         logger.debug("sending via %s failed: %s", self.target, text)
-        return [SendResult(address, False, permanent, code, text) for address in recipients]
+        return [
+            SendResult(address, False, permanent, code, text, refused) for address in recipients
+        ]
 
 
 class _Misconfigured(smtplib.SMTPException):
     """The server does not offer what the configuration asks for."""
+
+
+class _Unencrypted(smtplib.SMTPException):
+    """The settings would send mail or a login over the network without TLS."""
+
+
+class _NoAuth(smtplib.SMTPException):
+    """The login cannot be made: the server offers no AUTH, or the credentials are not ASCII."""
+
+
+LOGIN_HINT = "check smtp.username and the SMTP password credential"
+
+
+def login_refused(error: BaseException) -> bool:
+    """Whether the server refused the account rather than one message: a 5xx answer to AUTH,
+    530 (authentication required) to any command, or no AUTH at all. A 4xx answer to AUTH
+    (454, a temporary failure at the server) is retried like any other."""
+    if isinstance(error, _NoAuth):
+        return True
+    if isinstance(error, smtplib.SMTPAuthenticationError):
+        return error.smtp_code >= 500
+    return isinstance(error, smtplib.SMTPResponseException) and error.smtp_code == 530
 
 
 def tls_context(smtp: SmtpSettings) -> ssl.SSLContext:
@@ -310,6 +361,9 @@ def _ascii_address(address: str) -> str | None:
 def _refused(address: str, code: int, reply: bytes, stage: str = "recipient") -> SendResult:
     """5xx: the server will not take it for this recipient, now or later; 4xx: try again."""
     text = f"{stage} refused by the server: {code} {_text(reply)}"
+    if code == 530:
+        # Not about this recipient: the server wants a login first.
+        return SendResult(address, False, False, code, f"{text}; {LOGIN_HINT}", True)
     return SendResult(address, False, code >= 500, code, text)
 
 
@@ -327,8 +381,14 @@ def classify(error: BaseException, smtp: SmtpSettings) -> tuple[bool, int | None
             error.smtp_code,
             (
                 f"authentication failed at {where} for user '{smtp.username}': "
-                f"{error.smtp_code} {_text(error.smtp_error)}"
+                f"{error.smtp_code} {_text(error.smtp_error)}; {LOGIN_HINT}"
             ),
+        )
+    if isinstance(error, smtplib.SMTPResponseException) and error.smtp_code == 530:
+        return (
+            False,
+            530,
+            f"{where} requires a login: 530 {_text(error.smtp_error)}; {LOGIN_HINT}",
         )
     if isinstance(error, smtplib.SMTPSenderRefused):
         return (
@@ -351,8 +411,17 @@ def classify(error: BaseException, smtp: SmtpSettings) -> tuple[bool, int | None
             error.smtp_code,
             (f"{where} answered {error.smtp_code} {_text(error.smtp_error)}"),
         )
+    if isinstance(error, _Unencrypted):
+        return False, None, f"{where}: {error}. {UNENCRYPTED_HINT}"
+    if isinstance(error, _NoAuth):
+        return (
+            False,
+            None,
+            f"cannot log in to {where} as '{smtp.username}': {error}; {LOGIN_HINT}",
+        )
     if isinstance(error, _Misconfigured):
-        return False, None, f'{where}: {error}; set smtp.security = "tls" or "none"'
+        hint = 'set smtp.security = "tls", or "none" for a loopback relay'
+        return False, None, f"{where}: {error}; {hint}"
     if isinstance(error, smtplib.SMTPNotSupportedError):
         return False, None, f"{where}: {error}"
     if isinstance(error, smtplib.SMTPServerDisconnected):

@@ -55,6 +55,10 @@ logger = logging.getLogger(__name__)
 # to find the one just missed (the catch-up rule sends only the latest) and the next one (for
 # the wake-up time).
 _REACH = WEEK + DAY
+# After a refused login nothing is tried for this long: the credentials need a person, a
+# reload with new ones tries at once, and one login an hour stays far below the lockout
+# thresholds of directory servers.
+LOGIN_RETRY = timedelta(hours=1)
 Registry = Sequence[Kind[Any]]
 
 
@@ -72,6 +76,7 @@ class Outcome:
     error: str | None = None
     resend: bool = False  # an earlier attempt died between claim and result
     retry_at: datetime | None = None
+    login_refused: bool = False
 
 
 @dataclass
@@ -80,6 +85,7 @@ class SendReport:
     failed: list[Outcome] = field(default_factory=list)
     skipped: int = 0
     busy: int = 0  # deliveries another process holds right now
+    login_refused: str | None = None  # the server's refusal; the step stopped sending there
     changes: list[DueChange] = field(default_factory=list)
     stopped: bool = False  # ``should_stop`` asked to end the step early
     next_wake: datetime | None = None
@@ -215,6 +221,10 @@ def send_due_once(
             report.failed.append(outcome)
             if outcome.retry_at is not None:
                 wake.append(outcome.retry_at)
+            if outcome.login_refused:
+                # Every further message would be refused the same way, at one login each.
+                report.login_refused = outcome.error
+                break
     report.next_wake = min(wake) if wake else None
     return report
 
@@ -284,7 +294,8 @@ def _deliver(
         message["Message-ID"] = claim.message_id
         result = _send(mailer, message, recipient.address)
     elapsed = (time.monotonic() - started) * 1000
-    retry_at = None if result.ok or result.permanent else now + backoff(claim.attempts)
+    pause = LOGIN_RETRY if result.login_refused else backoff(claim.attempts)
+    retry_at = None if result.ok or result.permanent else now + pause
     outcome = Outcome(
         item.key,
         item.kind,
@@ -296,6 +307,7 @@ def _deliver(
         result.error,
         claim.reclaimed,
         retry_at,
+        result.login_refused,
     )
     code = f" SMTP {result.code}" if result.code else ""
     if result.ok:

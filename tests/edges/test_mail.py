@@ -271,17 +271,81 @@ def test_it_logs_in_when_a_username_is_set(tmp_path, ca, security):
         assert server.handler.logins == ["notifier"]
 
 
-def test_a_refused_login_is_a_temporary_failure_that_names_the_user(tmp_path, ca):
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+def test_a_refused_login_is_kept_for_a_retry_and_marked_as_refused_naming_the_user(
+    tmp_path, ca, security
+):
     with SmtpServer(
-        security="starttls", ca=ca, ca_dir=tmp_path, credentials=("notifier", "hemligt")
+        security=security, ca=ca, ca_dir=tmp_path, credentials=("notifier", "hemligt")
     ) as server:
         settings = smtp_settings(server, username="notifier", password="fel")
         with SmtpMailer(settings, SENDER) as mailer:
             results = mailer.send(swedish_message(), [POLICE, SOCIAL])
-    assert [(r.ok, r.permanent, r.code) for r in results] == [(False, False, 535)] * 2
-    assert "authentication failed" in (results[0].error or "")
-    assert "'notifier'" in (results[0].error or "")
+    # Not permanent: the message itself is fine and goes once the login works.
+    assert [(r.ok, r.permanent, r.code, r.login_refused) for r in results] == [
+        (False, False, 535, True)
+    ] * 2
+    error = results[0].error or ""
+    assert "authentication failed" in error and "'notifier'" in error
+    assert "check smtp.username and the SMTP password" in error
     assert server.handler.received == []
+
+
+def test_a_server_that_requires_a_login_is_a_refused_login_not_a_refused_message(tmp_path, ca):
+    # aiosmtpd answers MAIL with 530 when AUTH is required and the client did not log in.
+    with SmtpServer(
+        security="starttls", ca=ca, ca_dir=tmp_path, credentials=("notifier", "hemligt")
+    ) as server, SmtpMailer(smtp_settings(server), SENDER) as mailer:
+        (result,) = mailer.send(swedish_message(), [POLICE])
+    assert (result.ok, result.permanent, result.code, result.login_refused) == (
+        False,
+        False,
+        530,
+        True,
+    )
+    assert "requires a login" in (result.error or "")
+    assert server.handler.received == []
+
+
+def test_a_username_for_a_server_without_auth_is_a_refused_login(tmp_path, ca):
+    with SmtpServer(security="tls", ca=ca, ca_dir=tmp_path) as server:
+        settings = smtp_settings(server, username="notifier", password="hemligt")
+        with SmtpMailer(settings, SENDER) as mailer:
+            (result,) = mailer.send(swedish_message(), [POLICE])
+    assert (result.ok, result.permanent, result.login_refused) == (False, False, True)
+    assert "cannot log in to" in (result.error or "")
+    assert "offers no login (AUTH" in (result.error or "")
+
+
+def test_a_password_outside_ascii_is_a_refused_login_that_says_why(tmp_path, ca):
+    with SmtpServer(
+        security="tls", ca=ca, ca_dir=tmp_path, credentials=("notifier", "hemligt")
+    ) as server:
+        settings = smtp_settings(server, username="notifier", password="hemlig-sjö")
+        with SmtpMailer(settings, SENDER) as mailer:
+            (result,) = mailer.send(swedish_message(), [POLICE])
+    assert (result.ok, result.permanent, result.login_refused) == (False, False, True)
+    assert "outside ASCII" in (result.error or "") and "sjö" not in (result.error or "")
+
+
+@pytest.mark.parametrize(
+    ("host", "login"),
+    [("127.0.0.1", {"username": "notifier", "password": "hemligt"}), ("192.0.2.25", {})],
+)
+def test_settings_that_would_send_in_clear_text_never_reach_the_network(
+    plain_server, host, login
+):
+    # The configuration refuses these; settings built any other way are refused here too,
+    # before a connection is opened, so AUTH never goes out without TLS.
+    port = plain_server.port if host == "127.0.0.1" else 25
+    settings = smtp_settings(plain_server, host=host, port=port, **login)
+    with SmtpMailer(settings, SENDER) as mailer:
+        (result,) = mailer.send(swedish_message(), [POLICE])
+        assert mailer.connections_opened == 0
+    assert not result.ok and not result.permanent
+    assert 'smtp.security = "none"' in (result.error or "")
+    assert "hemligt" not in (result.error or "")
+    assert plain_server.handler.rcpt_seen == [] and plain_server.handler.logins == []
 
 
 # --- refusals and failures -------------------------------------------------------------------

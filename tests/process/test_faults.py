@@ -1130,3 +1130,102 @@ def test_smtp_without_tls_to_another_host_or_with_a_password_is_refused_at_start
         assert "hemligt" not in result.stderr
     assert not ledger_file(project).exists()  # refused before anything was opened
 
+
+class CountingLogins(SmtpServer):
+    """The test server, counting every AUTH attempt, refused ones included."""
+
+    attempts = 0
+
+    def _authenticate(self, *args: Any) -> Any:
+        self.attempts += 1
+        return super()._authenticate(*args)
+
+
+def test_a_refused_login_stops_sending_for_an_hour_and_the_coordinator_hears_once_it_works(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    base = future_monday()
+    due = base.astimezone(STOCKHOLM).date() + timedelta(days=3)
+    addresses = ("org0@example.se", "org1@example.se")
+    plan = [Milestone(f"a{n}", due, addresses) for n in range(3)]
+    password = tmp_path / "smtp-password"
+    password.write_text("gammalt-losen\n", encoding="utf-8")
+    monkeypatch.setenv("NOTIFIER_SMTP__PASSWORD_FILE", str(password))
+    with CountingLogins(security="tls", ca_dir=tmp_path, credentials=("notifier", "nytt")) as smtp:
+        config = write_project(project, smtp, plan, ["95h"])
+        text = config.read_text(encoding="utf-8")
+        for old, new in (
+            ('security = "none"', 'security = "tls"'),
+            ('username = ""', 'username = "notifier"'),
+            ('# ca_file = "/etc/notifier/smtp-ca.pem"', f'ca_file = "{smtp.ca_file}"'),
+        ):
+            assert old in text
+            text = text.replace(old, new, 1)
+        config.write_text(text, encoding="utf-8")
+        clock = Clock(base)
+
+        def script(daemon: Daemon) -> dict[str, Any]:
+            seen: dict[str, Any] = {"first": daemon.wake()}
+            seen["health"] = daemon.health.route({})
+            seen["problems"] = [p.lines for p in daemon.ledger.problems()]
+            seen["attempts"] = smtp.attempts
+            # Within the hour nothing is tried.
+            clock.now = base + timedelta(minutes=30)
+            seen["held"] = daemon.wake()
+            seen["attempts_in_the_hour"] = smtp.attempts
+            seen["rcpt_in_the_hour"] = list(smtp.handler.rcpt_seen)
+            # After it, one more try: refused again, the same notice (not a second one).
+            clock.now = base + timedelta(hours=1)
+            seen["again"] = daemon.wake()
+            seen["notices"] = len(daemon.ledger.problems())
+            # The password is fixed; a reload takes it and tries at once.
+            password.write_text("nytt\n", encoding="utf-8")
+            clock.now = base + timedelta(minutes=70)
+            assert daemon.reload()
+            seen["after"] = walk(daemon, clock, base + timedelta(hours=3))
+            seen["health_after"] = daemon.health.route({})
+            return seen
+
+        code, seen = run_daemon(config, clock, tmp_path / "inproc.sock", script)
+        got = copies(smtp)
+    assert code == 0
+    log = capsys.readouterr().err
+    first = seen["first"]
+    # One attempt, then the step stops: every other message would be refused the same way.
+    # (smtplib tries each AUTH mechanism the server offers: one login, one or two attempts.)
+    assert first.sent == [] and len(first.failed) == 1 and 1 <= seen["attempts"] <= 2
+    (refused,) = first.failed
+    assert refused.code == 535 and not refused.permanent
+    assert refused.retry_at == base + timedelta(hours=1)
+    assert first.login_refused and "535" in first.login_refused
+
+    status, _, body = seen["health"]
+    health = json.loads(body)
+    assert status.startswith("503") and health["status"] == "degraded"
+    assert health["smtp"].startswith("authentication refused: ") and "535" in health["smtp"]
+    assert "losen" not in body.decode("utf-8") and "nytt" not in body.decode("utf-8")
+
+    # The coordinator's notice waits in the ledger; SMTP is its only way out.
+    assert any("refused notifier's login" in line for lines in seen["problems"] for line in lines)
+    assert "check smtp.username and the SMTP password" in log
+    assert f"password from {password}" in log
+    assert "gammalt-losen" not in log
+
+    held = seen["held"]
+    assert held.sent == [] and held.failed == [] and held.next_wake == base + timedelta(hours=1)
+    assert seen["attempts_in_the_hour"] == seen["attempts"]
+    assert seen["rcpt_in_the_hour"] == []
+    again = seen["again"]
+    assert again.sent == [] and len(again.failed) == 1 and again.login_refused
+    assert seen["notices"] == 1
+
+    after = seen["after"]
+    assert [o for report in after for o in report.failed] == []
+    sent = [o for report in after for o in report.sent]
+    assert after[0].sent  # at once after the reload
+    outstanding = {(f"a{n}", a) for n in range(3) for a in addresses}
+    assert {(action_of(o.key), o.address) for o in sent if o.kind == "reminder"} == outstanding
+    told = [c for c in got if c.rcpt == COORDINATOR and "refused notifier's login" in c.text]
+    assert len(told) == 1
+    status, _, body = seen["health_after"]
+    assert status.startswith("200") and json.loads(body)["smtp"] == "ok"
