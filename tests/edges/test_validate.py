@@ -106,13 +106,18 @@ def test_validate_lists_a_broken_action_as_a_problem_and_shows_the_rest(project:
 FLOOD = "Klart maj 2024" + " och juni 2027" * 7500  # about 105 KB, 7,501 milestones
 
 
+def _edit_seed(project: Path, old: str, new: str) -> tuple[Path, int]:
+    """Replace the first ``old`` in the seed plan with ``new``; the plan file and the line of
+    new's last line."""
+    path = project / "plan" / "gotland-2024.toml"
+    edited = path.read_text(encoding="utf-8").replace(old, new, 1)
+    path.write_text(edited, encoding="utf-8")
+    return path, edited.splitlines().index(new.rstrip("\n").split("\n")[-1]) + 1
+
+
 def _edit_when(project: Path, when: str) -> tuple[Path, int]:
     """Give the action 'Klart juni 2024' of the seed (action 4) another "När?"; its line."""
-    path = project / "plan" / "gotland-2024.toml"
-    text = path.read_text(encoding="utf-8")
-    edited = text.replace('"när" = "Klart juni 2024"', f'"när" = "{when}"', 1)
-    path.write_text(edited, encoding="utf-8")
-    return path, edited.splitlines().index(f'"när" = "{when}"') + 1
+    return _edit_seed(project, '"när" = "Klart juni 2024"', f'"när" = "{when}"')
 
 
 def test_validate_refuses_a_när_of_105_kb_naming_file_line_and_the_limit(project: Path) -> None:
@@ -194,11 +199,7 @@ def test_validate_merges_a_repeated_milestone_and_says_so(project: Path) -> None
 
 
 def _with_plan_leads(project: Path, leads: str) -> tuple[Path, int]:
-    path = project / "plan" / "gotland-2024.toml"
-    text = path.read_text(encoding="utf-8")
-    edited = text.replace("year = 2024\n", f"year = 2024\nleads = {leads}\n", 1)
-    path.write_text(edited, encoding="utf-8")
-    return path, edited.splitlines().index(f"leads = {leads}") + 1
+    return _edit_seed(project, "year = 2024\n", f"year = 2024\nleads = {leads}\n")
 
 
 def test_validate_refuses_more_than_ten_lead_times_in_a_plan_naming_the_key(
