@@ -24,7 +24,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from notifier import logs
 from notifier.catalog import Catalog
-from notifier.config import password_origin
+from notifier.config import Settings, SmtpSettings, password_origin
 from notifier.errors import NotifierError, UserError
 from notifier.feedstate import (
     FeedStore,
@@ -41,7 +41,7 @@ from notifier.mail import describe, mailer_for
 from notifier.metrics import Health, Metrics
 from notifier.report import over_notes
 from notifier.runner import run_until_stopped
-from notifier.sender import SendReport, send_due_once
+from notifier.sender import LOGIN_RETRY, SendReport, send_due_once
 from notifier.server import FeedServer
 from notifier.signals import Signals
 from notifier.state import LoadedState, fingerprint, load_state, watched_files
@@ -126,6 +126,8 @@ class Daemon:
         self._signals = Signals()
         self._send_lock = threading.Lock()
         self._announced: datetime | None = None
+        # Until when sending rests after a refused login, and the SMTP settings refused.
+        self._login_refused: tuple[datetime, SmtpSettings] | None = None
         self._due_again = False  # a step found its successor due already: ``wake`` loops
         self._scheduler = BackgroundScheduler(
             timezone=UTC,
@@ -233,6 +235,10 @@ class Daemon:
                 return None
             now = self.clock()
             state = self.state
+            held = self._login_held(now, state.settings)
+            if held is not None:
+                self._schedule_wake(held)
+                return SendReport(next_wake=held)
             mailer = mailer_for(state.settings)
             report: SendReport | None = None
             try:
@@ -263,6 +269,7 @@ class Daemon:
                 return None
             self.health.ledger_ok = True
             self._account(report, now)
+            self._note_login(report, now, state.settings)
             if report.next_wake != self._announced:
                 self._announced = report.next_wake
                 when = f"{report.next_wake:%Y-%m-%d %H:%M %Z}" if report.next_wake else "none"
@@ -284,6 +291,46 @@ class Daemon:
                 "send step %s",
                 fields(sent=len(report.sent), failed=len(report.failed), skipped=report.skipped),
             )
+
+    def _login_held(self, now: datetime, settings: Settings) -> datetime | None:
+        """Until when not to send after a refused login: every message would be refused the
+        same way, and repeated logins can lock the account. A reload with other SMTP
+        settings (a new password) ends the pause at once."""
+        if self._login_refused is None:
+            return None
+        until, refused = self._login_refused
+        if now >= until or settings.smtp != refused:
+            self._login_refused = None
+            return None
+        return until
+
+    def _note_login(self, report: SendReport, now: datetime, settings: Settings) -> None:
+        if report.login_refused is None:
+            if report.sent:
+                self.health.smtp_error = None
+            return
+        until = now + LOGIN_RETRY
+        self._login_refused = (until, settings.smtp)
+        refusal = report.login_refused
+        for secret in self._secrets():
+            refusal = refusal.replace(secret, "********")
+        self.health.smtp_error = f"authentication refused: {refusal}"
+        logger.error(
+            "the SMTP server refused the login; nothing is sent until %s or a reload with "
+            "other SMTP settings: %s (password from %s)",
+            f"{until:%Y-%m-%d %H:%M %Z}",
+            refusal,
+            password_origin(settings),
+        )
+        # Stable lines: one notice per refusal, however many hours it lasts. It waits in the
+        # ledger and goes with the first message once the login works.
+        self._tell_coordinator(
+            [
+                f"The SMTP server refused notifier's login: {refusal}",
+                "Nothing is sent until the login works; the messages wait and go then "
+                "(tried again every hour, and at once after a reload with new settings).",
+            ]
+        )
 
     def _schedule_wake(self, when: datetime) -> None:
         if self._stop.is_set():

@@ -103,6 +103,7 @@ class Health:
     problems: list[str] = field(default_factory=list)
     reload_error: str | None = None
     waiting: bool = False  # started with a plan file it could not read; sends nothing yet
+    smtp_error: str | None = None  # the login refused: nothing can be sent until it is fixed
     # The daemon's clock, to tell a lost wake-up; None (the app on its own) checks nothing.
     clock: Callable[[], datetime] | None = None
     sending_since: datetime | None = None  # a send step is running: the wake was not lost
@@ -126,6 +127,7 @@ class Health:
             self.plans > 0
             and self.ledger_ok
             and not self.waiting
+            and not self.smtp_error
             and not self.late_wake()
         )
 
@@ -135,7 +137,8 @@ class Health:
             return "waiting"
         if not (self.plans > 0 and self.ledger_ok):
             return "unavailable"
-        return "degraded" if self.late_wake() else "ok"
+        # Feeds still work, but no mail goes: a monitor must see it, hence 503 as well.
+        return "degraded" if self.smtp_error or self.late_wake() else "ok"
 
     def route(self, environ: Environ) -> Response:
         data = {
@@ -147,6 +150,7 @@ class Health:
             "last_sweep": self.last_sweep.isoformat() if self.last_sweep else None,
             "problems": len(self.problems),
             "reload_error": self.reload_error,
+            "smtp": self.smtp_error or "ok",
             "wake": self.late_wake() or "ok",
         }
         body = (json.dumps(data, ensure_ascii=False) + "\n").encode("utf-8")
