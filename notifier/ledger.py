@@ -1,4 +1,4 @@
-"""The ledger: what was sent to whom, written before and after each send. The only sqlite3 user.
+"""The ledger: what was sent to whom, written before and after each send.
 
 One row per (message key, recipient address). Life of a row::
 
@@ -12,8 +12,9 @@ One row per (message key, recipient address). Life of a row::
 processes never send the same message at once, and a message whose sender died is sent again
 with the Message-ID stored at the first claim, which makes a duplicate recognisable.
 
-The ledger also keeps the refused edits the coordinator must hear of (``problems``), and the
-due date last seen per milestone (``due_dates``), from which change notices follow.
+The ledger also keeps the refused edits the coordinator must hear of (``problems``), the
+due date last seen per milestone (``due_dates``), from which change notices follow, and what
+was said about each milestone (``milestone_status``: done, needs a new date, reopened).
 
 ``Ledger`` is the interface the rest of notifier uses; ``SqliteLedger`` implements it with one
 SQLite file in WAL mode. A database server could stand behind the same interface.
@@ -30,11 +31,12 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
+from notifier import ledger_status
 from notifier.due import DEFAULT_LEASE, EXPIRED, Delivery, Skip
 from notifier.ledger_schema import (
     SCHEMA_VERSION,
@@ -43,7 +45,7 @@ from notifier.ledger_schema import (
     bring_up_to_date,
     known_version,
 )
-from notifier.records import KnownDue, LedgerEntry, RecordedProblem, Snapshot
+from notifier.records import KnownDue, LedgerEntry, RecordedProblem, Snapshot, StatusEntry
 
 MEMORY = ":memory:"
 # The note on a problem notice that was sent before the ledger recorded problem notices.
@@ -114,6 +116,12 @@ class Ledger(Protocol):
     def record_told_problems(
         self, keys: Iterable[str], recipient: str, told_at: datetime
     ) -> int: ...
+
+    def record_status(self, entry: StatusEntry) -> StatusEntry: ...
+
+    def statuses(self) -> dict[str, StatusEntry]: ...
+
+    def status_entries(self) -> list[StatusEntry]: ...
 
     def close(self) -> None: ...
 
@@ -513,6 +521,46 @@ class SqliteLedger:
                     (key, recipient, stamp, SENT_BEFORE_LEDGER, stamp, stamp, stamp),
                 ).rowcount
         return new
+
+    # -- milestone status: what was said about each milestone (``ledger_status``) --
+
+    def record_status(self, entry: StatusEntry) -> StatusEntry:
+        """Append ``entry`` to its milestone's history; returns it as recorded (with seq)."""
+        try:
+            ledger_status.check(entry)
+        except ValueError as error:
+            raise LedgerError([f"{entry.milestone_key}: {error}"]) from None
+        with self._transaction() as db:
+            seq = ledger_status.insert(db, entry)
+        return replace(entry, seq=seq)
+
+    def status_history(self, milestone_key: str) -> list[StatusEntry]:
+        """Every entry about one milestone, oldest first."""
+        if not self._has(4):
+            return []
+        with self._reading() as db:
+            return ledger_status.history(db, milestone_key)
+
+    def status_entries(self) -> list[StatusEntry]:
+        """Every entry about every milestone, oldest first."""
+        if not self._has(4):
+            return []
+        with self._reading() as db:
+            return ledger_status.every(db)
+
+    def statuses(self) -> dict[str, StatusEntry]:
+        """The current status of every milestone anything was said about; the rest are open."""
+        if not self._has(4):
+            return {}
+        with self._reading() as db:
+            return ledger_status.current(db)
+
+    def status_mark(self) -> int:
+        """Grows whenever a status is recorded, here or by another process."""
+        if not self._has(4):
+            return 0
+        with self._reading() as db:
+            return ledger_status.latest_seq(db)
 
 
 def _entry(row: sqlite3.Row) -> LedgerEntry:

@@ -5,7 +5,8 @@ within the caller's transaction, rows kept); a newer one is refused; a file that
 ledger is refused with what to do about it.
 
 Versions: 1, deliveries and due dates; 2, problem notices (the ``problems`` table); 3, any
-kind of message, so that a new kind needs no migration (``kind`` had a CHECK on the names).
+kind of message, so that a new kind needs no migration (``kind`` had a CHECK on the names); 4, what
+was said about each milestone (the ``milestone_status`` table, append-only).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sqlite3
 
 from notifier.errors import UserError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _DELIVERIES = """
 CREATE TABLE {table} (
@@ -60,6 +61,26 @@ CREATE TABLE problems (
     first_seen TEXT NOT NULL
 ) WITHOUT ROWID
 """
+# Append-only: the current status of a milestone is its row with the highest seq; none: open.
+# Keyed by the milestone key, so a moved due date keeps the history and a new label starts anew.
+_MILESTONE_STATUS = """
+CREATE TABLE milestone_status (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    milestone_key TEXT NOT NULL,
+    state         TEXT NOT NULL
+                  CHECK (state IN ('open', 'done', 'needs-new-date', 'reopened')),
+    organisation  TEXT NOT NULL,
+    address       TEXT,
+    at            TEXT NOT NULL,
+    how           TEXT NOT NULL CHECK (how IN ('link', 'cli')),
+    comment       TEXT,
+    proposed_due  TEXT,
+    CHECK (proposed_due IS NULL OR state = 'needs-new-date')
+)
+"""
+_MILESTONE_STATUS_INDEX = (
+    "CREATE INDEX milestone_status_by_key ON milestone_status (milestone_key, seq)"
+)
 _COLUMNS = (
     "key",
     "recipient",
@@ -92,6 +113,12 @@ def _create(db: sqlite3.Connection) -> None:
         db.execute(statement)
     db.execute(_DUE_DATES)
     db.execute(_PROBLEMS)
+    _add_milestone_status(db)
+
+
+def _add_milestone_status(db: sqlite3.Connection) -> None:
+    db.execute(_MILESTONE_STATUS)
+    db.execute(_MILESTONE_STATUS_INDEX)
 
 
 def _rebuild_deliveries(db: sqlite3.Connection) -> None:
@@ -121,8 +148,13 @@ def _to_version_3(db: sqlite3.Connection) -> None:
     _rebuild_deliveries(db)
 
 
+def _to_version_4(db: sqlite3.Connection) -> None:
+    """Milestone status joins the ledger: a new table, every other row left as it was."""
+    _add_milestone_status(db)
+
+
 # From each older version, the step to the next one.
-MIGRATIONS = {1: _to_version_2, 2: _to_version_3}
+MIGRATIONS = {1: _to_version_2, 2: _to_version_3, 3: _to_version_4}
 
 
 def known_version(db: sqlite3.Connection, path: str) -> int:

@@ -53,3 +53,54 @@ class RecordedProblem:
     key: str
     lines: tuple[str, ...]
     first_seen: datetime
+
+
+# --- What the coordinator and the organisations say about a milestone -----------------------
+
+MilestoneState = Literal["open", "done", "needs-new-date", "reopened"]
+How = Literal["link", "cli"]
+MILESTONE_STATES: tuple[MilestoneState, ...] = ("open", "done", "needs-new-date", "reopened")
+HOWS: tuple[How, ...] = ("link", "cli")
+# Who said it when no organisation did.
+COORDINATOR = "the coordinator"
+
+
+@dataclass(frozen=True)
+class StatusEntry:
+    """One line of a milestone's history: what was said about it, by whom, when and how.
+
+    ``milestone_key`` is ``PlannedMilestone.key``: a moved due date keeps the history, a new
+    label starts a new one. ``organisation`` is ``COORDINATOR`` when no organisation spoke.
+    ``proposed_due``: the date asked for, with ``needs-new-date`` only. ``seq`` orders entries
+    (0 for one not recorded yet).
+    """
+
+    milestone_key: str
+    state: MilestoneState
+    organisation: str
+    at: datetime
+    how: How
+    address: str | None = None
+    comment: str | None = None
+    proposed_due: date | None = None
+    seq: int = 0
+
+    @property
+    def closed(self) -> bool:
+        """Done: nothing more is to be sent about it."""
+        return self.state == "done"
+
+    @property
+    def who(self) -> str:
+        if self.organisation == COORDINATOR or not self.address:
+            return self.organisation
+        return f"{self.organisation} <{self.address}>"
+
+
+# The current status per milestone key: the latest entry; a key that is missing is open.
+Statuses = Mapping[str, StatusEntry]
+
+
+def is_done(statuses: Statuses, milestone_key: str) -> bool:
+    entry = statuses.get(milestone_key)
+    return entry is not None and entry.closed
