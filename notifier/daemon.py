@@ -16,7 +16,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -39,6 +39,7 @@ from notifier.ledger import Ledger, open_ledger
 from notifier.logs import fields
 from notifier.mail import describe, mailer_for
 from notifier.metrics import Health, Metrics
+from notifier.records import StatusEntry
 from notifier.report import over_notes
 from notifier.runner import run_until_stopped
 from notifier.sender import LOGIN_RETRY, SendReport, send_due_once
@@ -53,6 +54,9 @@ logger = logging.getLogger(__name__)
 SWEEP_INTERVAL = timedelta(minutes=15)
 RETRY_AFTER_ERROR = timedelta(minutes=1)
 WATCH_INTERVAL = 5.0
+# How often to look for a milestone status recorded by another process (`notifier done`, a
+# link): one small query, so a feed shows it within seconds rather than at the next sweep.
+STATUS_POLL = timedelta(seconds=3)
 # Where problem notices were remembered before the ledger kept them.
 REPORTED_FILE = "reported-problems.json"
 PROBLEMS_ONLY = frozenset({"problem"})
@@ -145,6 +149,7 @@ class Daemon:
         self.health.ledger_ok = True
         self.tokens = TokenFile(tokens_path(settings))
         self.store = FeedStore(settings, load_history(history_path(settings)), self.tokens)
+        self.store.keep_statuses(self._statuses_now() or {})
         if self.state.blocking:
             self._wait_for_fix()
         else:
@@ -181,6 +186,9 @@ class Daemon:
         self._add_wake("wake", self.clock())
         self._scheduler.add_job(
             self.wake, "interval", seconds=SWEEP_INTERVAL.total_seconds(), id="sweep"
+        )
+        self._scheduler.add_job(
+            self._watch_statuses, "interval", seconds=STATUS_POLL.total_seconds(), id="statuses"
         )
         if self.watch_interval > 0:
             self._scheduler.add_job(
@@ -269,6 +277,7 @@ class Daemon:
                 return None
             self.health.ledger_ok = True
             self._account(report, now)
+            self._republish_on_status_change(report.statuses)
             self._note_login(report, now, state.settings)
             if report.next_wake != self._announced:
                 self._announced = report.next_wake
@@ -352,6 +361,43 @@ class Daemon:
         self._scheduler.add_job(
             self.wake, "date", run_date=when, id=job_id, replace_existing=True, max_instances=2
         )
+
+    # --- milestone status in the feeds --------------------------------------------------------
+
+    def _statuses_now(self) -> dict[str, StatusEntry] | None:
+        """The current statuses, or None while the ledger cannot be read: the send step
+        reports that, and the next look after it is readable again republishes."""
+        try:
+            mark, statuses = self.ledger.status_mark(), self.ledger.statuses()
+        except NotifierError as error:
+            logger.debug("milestone status not read: %s", error)
+            self._status_mark = -1
+            return None
+        self._status_mark = mark
+        return statuses
+
+    def _watch_statuses(self) -> None:
+        try:
+            changed = self.ledger.status_mark() != self._status_mark
+        except NotifierError as error:
+            logger.debug("milestone status not read: %s", error)
+            return
+        statuses = self._statuses_now() if changed and not self._stop.is_set() else None
+        if statuses is not None:
+            self._republish_on_status_change(statuses)
+
+    def _republish_on_status_change(self, statuses: Mapping[str, StatusEntry]) -> None:
+        """A milestone marked done shows in the feeds without a reload. Not while waiting
+        for a plan to be fixed: no feeds are published from a partial plan."""
+        if self.health.waiting or statuses == self.store.statuses:
+            return
+        try:
+            # The store's own catalog: a reload in between has already put in the new one.
+            publish(self.store, None, self.clock(), self.store.settings, self.tokens, statuses)
+        except Exception:  # the feeds stay as they were; the next change tries again
+            logger.exception("feeds not republished after a milestone status change")
+            return
+        logger.info("milestone status changed: feeds republished")
 
     # --- reloading ------------------------------------------------------------------------------
 

@@ -41,6 +41,9 @@ from notifier.feedhistory import (
     utc_stamp,
 )
 from notifier.model import Organisation, Plan, PlannedMilestone
+from notifier.progress import done_line
+from notifier.records import StatusEntry, Statuses
+from notifier.schedule import local_date
 from notifier.swedish import swedish_date, window_text
 
 WHOLE = "calendar"
@@ -191,13 +194,23 @@ def _category(area: str) -> str:
     return _line(area)
 
 
-def event_content(planned: PlannedMilestone, settings: Settings) -> EventContent:
+def event_content(
+    planned: PlannedMilestone, settings: Settings, status: StatusEntry | None = None
+) -> EventContent:
+    """The event of ``planned``; done (``status``), it says so first in title and text, and
+    keeps its UID, so subscribers see the same event finished rather than a new one."""
     due = planned.milestone.due
     categories = (_category(planned.action.area),) if planned.action.area else ()
+    summary, description = _summary(planned), _description(planned)
+    if status is not None and status.closed:
+        summary = f"Klart: {summary}"
+        done = _line(done_line(status, local_date(status.at, settings)))
+        comment = f"\nKommentar: {_text(status.comment)}" if status.comment else ""
+        description = f"{done}{comment}\n\n{description}"
     return EventContent(
         uid=milestone_uid(planned),
-        summary=_summary(planned),
-        description=_description(planned),
+        summary=summary,
+        description=description,
         start=due,
         end=due + timedelta(days=1),
         status="TENTATIVE" if planned.milestone.tentative else "CONFIRMED",
@@ -206,8 +219,13 @@ def event_content(planned: PlannedMilestone, settings: Settings) -> EventContent
     )
 
 
-def _contents(catalog: Catalog, settings: Settings) -> dict[str, EventContent]:
-    return {milestone_uid(m): event_content(m, settings) for m in catalog.milestones}
+def _contents(
+    catalog: Catalog, settings: Settings, statuses: Statuses
+) -> dict[str, EventContent]:
+    return {
+        milestone_uid(m): event_content(m, settings, statuses.get(m.key))
+        for m in catalog.milestones
+    }
 
 
 @lru_cache(maxsize=1 << 15)
@@ -415,14 +433,23 @@ class Refresh:
     history: History
 
 
-def refresh(catalog: Catalog, settings: Settings, history: History, now: datetime) -> Refresh:
+def refresh(
+    catalog: Catalog,
+    settings: Settings,
+    history: History,
+    now: datetime,
+    statuses: Statuses | None = None,
+) -> Refresh:
     """Build every feed for the catalog; return the feeds and the history to save.
+
+    ``statuses``: the current status per milestone key (none: every milestone open); a done
+    milestone's event changes content, so its SEQUENCE moves once.
 
     A feed's Last-Modified moves to ``now`` only when its bytes change (also when an event
     leaves it, which no event stamp would show), so If-Modified-Since stays truthful.
     """
     stamp = utc_stamp(now)
-    contents = _contents(catalog, settings)
+    contents = _contents(catalog, settings, statuses or {})
     history = advance(history, {uid: c.digest for uid, c in contents.items()}, now)
     rendered, problems = _render(catalog, settings, history, contents)
     records = dict(history.feeds)

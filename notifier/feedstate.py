@@ -32,6 +32,7 @@ from notifier.config import Settings
 from notifier.errors import UserError
 from notifier.feed import Feed, FeedSet, History, Refresh, feed_path, refresh
 from notifier.files import atomic_write
+from notifier.records import Statuses
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +80,8 @@ class FeedStore:
         self._tokens = tokens
         self._feeds = FeedSet()
         self._update_lock = threading.Lock()
+        self._statuses: Statuses = {}
+        self._catalog: Catalog | None = None
 
     @property
     def feeds(self) -> FeedSet:
@@ -94,14 +97,41 @@ class FeedStore:
         return self._settings
 
     @property
+    def statuses(self) -> Statuses:
+        """The milestone statuses the served feeds were built with."""
+        return self._statuses
+
+    def keep_statuses(self, statuses: Statuses) -> None:
+        """Build the next feeds with ``statuses``: known at start, they restamp nothing."""
+        with self._update_lock:
+            self._statuses = statuses
+
+    @property
     def tokens_required(self) -> bool:
         return self._settings.feeds.tokens
 
-    def update(self, catalog: Catalog, now: datetime, settings: Settings | None = None) -> Refresh:
-        """Rebuild every feed from the catalog and swap it in; return feeds and new history."""
+    def update(
+        self,
+        catalog: Catalog | None,
+        now: datetime,
+        settings: Settings | None = None,
+        statuses: Statuses | None = None,
+    ) -> Refresh:
+        """Rebuild every feed from the catalog and swap it in; return feeds and new history.
+
+        ``statuses`` (None: those of the last update) mark done milestones in the events;
+        ``catalog`` None rebuilds the last one, read under the lock, so a status change never
+        brings back a catalog a reload has just replaced.
+        """
         with self._update_lock:
+            catalog = catalog if catalog is not None else self._catalog
+            if catalog is None:
+                return Refresh(self._feeds, self._history)
+            self._catalog = catalog
             settings = settings or self._settings
-            result = refresh(catalog, settings, self._history, now)
+            statuses = self._statuses if statuses is None else statuses
+            result = refresh(catalog, settings, self._history, now, statuses)
+            self._statuses = statuses
             if settings.feeds.tokens:
                 if self._tokens is None:
                     logger.error("feeds.tokens is on but no token file is set; every feed is 404")
@@ -304,16 +334,19 @@ def _remove_stale(folder: Path, keep: set[Path]) -> None:
 
 def publish(
     store: FeedStore,
-    catalog: Catalog,
+    catalog: Catalog | None,
     now: datetime,
     settings: Settings,
     tokens: TokenFile | None = None,
+    statuses: Statuses | None = None,
 ) -> Refresh:
     """Rebuild the served feeds, save the history, and write the feed files if configured.
 
-    What the daemon runs after each plan (re)load; ``PublishedFeeds`` runs it too.
+    What the daemon runs after each plan (re)load, and with ``catalog`` None (the last one)
+    when a milestone's status changed (``statuses``; None keeps those of the last publish);
+    ``PublishedFeeds`` runs it too.
     """
-    result = store.update(catalog, now, settings)
+    result = store.update(catalog, now, settings, statuses)
     save_history(history_path(settings), result.history)
     if settings.feeds.dir is not None:
         secret = tokens.current() if settings.feeds.tokens and tokens is not None else None

@@ -8,7 +8,8 @@ with a walking clock, and the tests call directly. Each call:
    imply: reminders, due notices, change notices, digests, and a problem notice per refused
    edit the ledger holds;
 3. asks ``due.due_items`` what to send and what to skip, given the ledger; a message its kind
-   silences at send time (a digest with nothing to report) is skipped too;
+   silences at send time (a digest with nothing to report, a reminder of a milestone marked
+   done) is skipped too;
 4. records the skips, writes a 'due' row per delivery, then per delivery:
    claim -> compose (by its kind) -> mailer.send -> mark_sent / mark_failed.
 
@@ -43,7 +44,7 @@ from notifier.kinds.base import Kind, MessageComposer, Sources, Span
 from notifier.ledger import DueChange, Ledger
 from notifier.mail import Mailer, SendResult
 from notifier.model import Recipient
-from notifier.records import KnownDue, RecordedProblem
+from notifier.records import KnownDue, RecordedProblem, StatusEntry
 from notifier.schedule import DAY, WEEK, start_of_day, zone
 
 if TYPE_CHECKING:
@@ -89,6 +90,9 @@ class SendReport:
     changes: list[DueChange] = field(default_factory=list)
     stopped: bool = False  # ``should_stop`` asked to end the step early
     next_wake: datetime | None = None
+    # The milestone statuses the step decided on: the daemon republishes the feeds when
+    # they differ from those the feeds were built with.
+    statuses: Mapping[str, StatusEntry] = field(default_factory=dict)
 
     @property
     def permanent_failures(self) -> list[Outcome]:
@@ -185,7 +189,17 @@ def send_due_once(
     known, problems = ledger.known_due_dates(), tuple(ledger.problems())
     items = planned_messages(catalog, settings, known, now, problems, kinds, registry)
     snapshot = ledger.snapshot()
-    sources = Sources(catalog, settings, now, known, problems, snapshot)
+    report.statuses = ledger.statuses()
+    sources = Sources(
+        catalog,
+        settings,
+        now,
+        known,
+        problems,
+        snapshot,
+        report.statuses,
+        ledger.status_entries(),
+    )
     plan = due_items(items, snapshot, now, lease)
     handlers = by_name(registry)
     quiet = _silenced(plan.send, handlers, sources)

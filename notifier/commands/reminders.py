@@ -16,14 +16,14 @@ from notifier.catalog import Catalog, load_catalog
 from notifier.commands.base import EXIT_OK, EXIT_USAGE, Context
 from notifier.compose import Composer
 from notifier.config import Settings
-from notifier.due import Outgoing, Skip
+from notifier.due import Outgoing, Skip, is_open
 from notifier.errors import UserError
 from notifier.kinds import KINDS, by_name, names
 from notifier.kinds.base import Sources
 from notifier.ledger import SqliteLedger
 from notifier.mail import OutboxMailer
-from notifier.model import Recipient
-from notifier.records import KnownDue, LedgerEntry, RecordedProblem
+from notifier.model import PlannedMilestone, Recipient
+from notifier.records import KnownDue, LedgerEntry, RecordedProblem, StatusEntry
 from notifier.schedule import start_of_day, zone
 from notifier.sender import Outcome, messages_between, planned_messages, send_due_once
 
@@ -103,20 +103,28 @@ class LedgerView:
     snapshot: Mapping[tuple[str, str], LedgerEntry] = field(default_factory=dict)
     known: Mapping[str, KnownDue] = field(default_factory=dict)
     problems: tuple[RecordedProblem, ...] = ()
+    statuses: Mapping[str, StatusEntry] = field(default_factory=dict)
+    history: tuple[StatusEntry, ...] = ()
 
 
 def read_ledger(settings: Settings) -> LedgerView:
-    """The ledger's rows, due dates and problems, without creating or migrating a ledger."""
+    """The ledger's rows, due dates, problems and milestone statuses, without creating or
+    migrating a ledger (an older file has no statuses: every milestone is open)."""
     path = Path(settings.ledger.path)
     if not path.exists():
         return LedgerView()
     with SqliteLedger(path, readonly=True) as ledger:
         return LedgerView(
-            True, ledger.snapshot(), ledger.known_due_dates(), tuple(ledger.problems())
+            True,
+            ledger.snapshot(),
+            ledger.known_due_dates(),
+            tuple(ledger.problems()),
+            ledger.statuses(),
+            tuple(ledger.status_entries()),
         )
 
 
-class _UsageError(Exception):
+class UsageError(Exception):
     """A filter names nothing there is: the command line is wrong (exit 2)."""
 
 
@@ -131,11 +139,20 @@ def schedule_command(args: argparse.Namespace, context: Context) -> int:
     kinds = tuple(k for group in args.kinds for k in group) if args.kinds else None
     try:
         about = _about_filter(catalog, args.org, args.plan)
-    except _UsageError as error:
+    except UsageError as error:
         print(f"notifier: {error}", file=sys.stderr)
         return EXIT_USAGE
     view = read_ledger(settings)
-    sources = Sources(catalog, settings, now, view.known, view.problems, view.snapshot)
+    sources = Sources(
+        catalog,
+        settings,
+        now,
+        view.known,
+        view.problems,
+        view.snapshot,
+        view.statuses,
+        view.history,
+    )
     chosen = [
         item
         for item in messages_between(
@@ -186,6 +203,17 @@ def _about_filter(
     catalog: Catalog, org: str | None, plan: str | None
 ) -> Callable[[Outgoing[Any]], bool] | None:
     """The test for --org and --plan, or None when neither is given."""
+    matches = milestone_filter(catalog, org, plan)
+    if matches is None:
+        return None
+    return lambda item: item.about is not None and matches(item.about)
+
+
+def milestone_filter(
+    catalog: Catalog, org: str | None, plan: str | None
+) -> Callable[[PlannedMilestone], bool] | None:
+    """Whether a milestone is of plan ``plan`` and organisation ``org`` (None: any), or None
+    when neither is given; UsageError when either names nothing there is."""
     if org is None and plan is None:
         return None
     slug = None
@@ -195,18 +223,15 @@ def _about_filter(
             suggestion = catalog.directory.suggestion(org)
             known = ", ".join(f"{o.name} ({o.slug})" for o in catalog.directory.organisations)
             hint = f"Did you mean '{suggestion}'? " if suggestion else ""
-            raise _UsageError(
+            raise UsageError(
                 f"--org '{org}': no such organisation. {hint}Organisations: {known}."
             )
         slug = found.slug
     if plan is not None and catalog.plan(plan) is None:
         known = ", ".join(p.id for p in catalog.plans) or "none"
-        raise _UsageError(f"--plan '{plan}': no plan with that id. Plans: {known}.")
+        raise UsageError(f"--plan '{plan}': no plan with that id. Plans: {known}.")
 
-    def matches(item: Outgoing[Any]) -> bool:
-        planned = item.about
-        if planned is None:
-            return False
+    def matches(planned: PlannedMilestone) -> bool:
         if plan is not None and planned.plan.id != plan:
             return False
         return slug is None or any(o.slug == slug for o in planned.organisations)
@@ -222,7 +247,12 @@ def _counts_text(items: Sequence[Outgoing[Any]]) -> str:
     return f" ({', '.join(parts)})"
 
 
-def _state_text(entry: LedgerEntry | None, send_at: datetime, now: datetime) -> str:
+def _state_text(
+    entry: LedgerEntry | None, send_at: datetime, now: datetime, withheld: str | None = None
+) -> str:
+    if withheld is not None and is_open(entry):
+        # Recorded so once its time comes; shown so now, as the daemon will decide.
+        return f"skipped ({withheld})"
     if entry is None:
         return "planned" if send_at > now else "not recorded"
     if entry.state == "failed":
@@ -243,6 +273,7 @@ def _who(recipient: Recipient) -> str:
 
 def _message_text(item: Outgoing[Any], view: LedgerView, sources: Sources) -> str:
     kind, when, now = _KINDS[item.kind], item.send_at, sources.now
+    withheld = kind.withheld(item, sources)
     lines = [
         f"\n{when:%Y-%m-%d} {_WEEKDAYS[when.weekday()]} {when:%H:%M}  {kind.headline(item)}",
         f"    {kind.summary(item, sources)}",
@@ -251,13 +282,14 @@ def _message_text(item: Outgoing[Any], view: LedgerView, sources: Sources) -> st
         entry = view.snapshot.get((item.key, recipient.address))
         lines.append(
             f"    → {recipient.address} ({_who(recipient)}): "
-            f"{_state_text(entry, item.send_at, now)}"
+            f"{_state_text(entry, item.send_at, now, withheld)}"
         )
     return "\n".join(lines) + "\n"
 
 
 def _message_json(item: Outgoing[Any], view: LedgerView, sources: Sources) -> dict[str, Any]:
     kind, now = _KINDS[item.kind], sources.now
+    withheld = kind.withheld(item, sources)
     recipients = []
     for recipient in item.recipients:
         entry = view.snapshot.get((item.key, recipient.address))
@@ -268,7 +300,8 @@ def _message_json(item: Outgoing[Any], view: LedgerView, sources: Sources) -> di
                 "via_coordinator": recipient.via_coordinator,
                 "state": entry.state if entry else None,
                 "note": entry.note if entry else None,
-                "summary": _state_text(entry, item.send_at, now),
+                "summary": _state_text(entry, item.send_at, now, withheld),
+                "withheld": withheld if is_open(entry) else None,
                 "attempts": entry.attempts if entry else 0,
                 "last_error": entry.last_error if entry else None,
                 "message_id": entry.message_id if entry else None,

@@ -13,6 +13,7 @@ from notifier.commands.reminders import read_ledger
 from notifier.daemon import Daemon
 from notifier.due import Outgoing, due_items
 from notifier.mail import describe, mailer_for
+from notifier.progress import is_overdue, plan_today, state_of
 from notifier.schedule import zone
 from notifier.sender import planned_messages
 
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace, context: Context) -> int:
 def add_status(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "status",
-        help="plans loaded, next messages, recent sends and failures, overdue milestones",
+        help="plans loaded, next messages, recent sends and failures, overdue open milestones",
         description="A read-only overview from the plans and the ledger, for the operator and "
         "the coordinator. Creates nothing; works while the daemon runs.",
     )
@@ -91,14 +92,16 @@ def status(args: argparse.Namespace, context: Context) -> int:
         out.append(f"  failed {entry.key} → {entry.recipient} ({kind}): {entry.last_error}")
 
     overdue = sorted(
-        (m for m in catalog.milestones if m.milestone.due < now.date()),
+        (m for m in catalog.milestones if is_overdue(m, view.statuses, now)),
         key=lambda m: m.milestone.due,
         reverse=True,
     )
-    out.append(f"\nPast their due date ({len(overdue)}; the plan records no completion):")
+    out.append(f"\nOverdue, not done ({len(overdue)}; `notifier done REF` when finished):")
     for planned in overdue[: args.next]:
-        days = (now.date() - planned.milestone.due).days
-        out.append(f"  {planned.milestone.due} ({days} days ago)  {planned.key}")
+        days = (plan_today(planned, now) - planned.milestone.due).days
+        state = state_of(view.statuses, planned.key)
+        note = "" if state == "open" else f"  [{state}]"
+        out.append(f"  {planned.milestone.due} ({days} days ago)  {planned.key}{note}")
     if len(overdue) > args.next:
         out.append(f"  … and {len(overdue) - args.next} more")
     context.stdout.write("\n".join(out) + "\n")

@@ -19,12 +19,21 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 from notifier.config import Settings
 from notifier.due import Outgoing
 from notifier.model import PlannedMilestone, Recipient
-from notifier.records import KnownDue, RecordedProblem, Snapshot
+from notifier.records import (
+    KnownDue,
+    RecordedProblem,
+    Snapshot,
+    StatusEntry,
+    Statuses,
+    is_done,
+)
 
 if TYPE_CHECKING:
     from notifier.catalog import Catalog
 
 P = TypeVar("P")
+# Why a message about a milestone its organisations have finished is not sent.
+MILESTONE_DONE = "milestone done"
 # Every kind is a triple of templates: <name>.subject.txt, <name>.txt and <name>.html.
 PARTS = ("subject.txt", "txt", "html")
 Context = dict[str, Any]
@@ -42,6 +51,10 @@ class Sources:
     known: Mapping[str, KnownDue] = field(default_factory=dict)
     problems: Sequence[RecordedProblem] = ()
     snapshot: Snapshot = field(default_factory=dict)
+    # The current status of each milestone anything was said about; the rest are open.
+    statuses: Statuses = field(default_factory=dict)
+    # Every status entry, oldest first: what changed since the last digest.
+    status_history: Sequence[StatusEntry] = ()
 
 
 @dataclass(frozen=True)
@@ -94,6 +107,11 @@ class Kind(ABC, Generic[P]):
         """Why a message that is due should not go out after all (None: it should)."""
         return None
 
+    def withheld(self, item: Outgoing[P], sources: Sources) -> str | None:
+        """Why a message, due or still ahead, will not go out as things stand (None: it will),
+        for ``notifier schedule``: only what ``silenced`` says whatever the moment."""
+        return None
+
     @abstractmethod
     def compose(
         self,
@@ -130,6 +148,13 @@ def milestone_summary(planned: PlannedMilestone, when: str) -> str:
     label = f"{milestone.label} " if milestone.label else ""
     tentative = ", tentative" if milestone.tentative else ""
     return f"{label}{when}{tentative}: {planned.action.measure}"
+
+
+def done_reason(item: Outgoing[Any], sources: Sources) -> str | None:
+    """MILESTONE_DONE when the milestone ``item`` is about is done, else None."""
+    if item.about is not None and is_done(sources.statuses, item.about.key):
+        return MILESTONE_DONE
+    return None
 
 
 def about(item: Outgoing[Any]) -> PlannedMilestone:

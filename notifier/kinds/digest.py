@@ -1,19 +1,20 @@
 """The weekly digest to the coordinator. Pure.
 
-On the configured weekday and time it lists the coming weeks' milestones, what fell due in as
-many weeks back, what could not be read, who is reached only through the coordinator, and
-what failed to send since the last digest. A digest day that is a holiday (Easter Monday,
-say) moves to the next working day: the digest looks ahead, so one day later loses nothing,
-while the day before would belong to the previous week. Only the latest missed digest is
-worth sending, as it says everything the others did; one with nothing to report is not sent
-unless ``digest.send_empty``.
+On the configured weekday and time it lists the coming weeks' milestones, how each plan's
+milestones stand (done, open, waiting for a new date), every milestone past its due date
+that is not done however old, what was said about milestones and what failed to send since
+the last digest, what could not be read, and who is reached only through the coordinator. A
+digest day that is a holiday (Easter Monday, say) moves to the next working day: the digest
+looks ahead, so one day later loses nothing, while the day before would belong to the
+previous week. Only the latest missed digest is worth sending, as it says everything the
+others did; one with nothing to report is not sent unless ``digest.send_empty``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +24,8 @@ from notifier.kinds.base import Context, Kind, MessageComposer, Sources, Span
 from notifier.kinds.samples import sample_planned, samples
 from notifier.kinds.views import by_due, common_context, milestone_view
 from notifier.model import PlannedMilestone, Recipient
-from notifier.records import Snapshot
+from notifier.progress import STATE_SWEDISH, UNFINISHED, state_of, tally, who_swedish
+from notifier.records import Snapshot, StatusEntry, Statuses
 from notifier.schedule import DAY, WEEK, coordinator, local_date, local_time, zone
 from notifier.swedish import header_text, swedish_date, swedish_period
 from notifier.workdays import next_working_day
@@ -66,13 +68,24 @@ class DigestData:
     unreadable: Sequence[str] = ()
     failed: Sequence[Failure | tuple[str, str, str]] = ()
     unreachable: Sequence[str] = ()
+    # Per plan: its title and how its milestones stand ('3 klara, 5 öppna, 1 behöver ny tid').
+    tallies: Sequence[tuple[str, str]] = ()
+    # What was said about milestones since the last digest, one Swedish line each.
+    changes: Sequence[str] = ()
+    statuses: Statuses = field(default_factory=dict)
 
     @property
     def is_empty(self) -> bool:
-        """Nothing coming, nothing past due, nothing unreadable, nobody reached only through
-        the coordinator, nothing failed: a digest that would only say "nothing"."""
+        """Nothing coming, nothing past due and not done, nothing said about a milestone,
+        nothing unreadable, nobody reached only through the coordinator, nothing failed: a
+        digest that would only say "nothing"."""
         return not (
-            self.upcoming or self.overdue or self.unreadable or self.unreachable or self.failed
+            self.upcoming
+            or self.overdue
+            or self.changes
+            or self.unreadable
+            or self.unreachable
+            or self.failed
         )
 
 
@@ -131,20 +144,61 @@ def milestones_between(
 
 
 def digest_data(
-    period: DigestPeriod, catalog: Catalog, settings: Settings, failed: Sequence[Failure]
+    period: DigestPeriod,
+    catalog: Catalog,
+    settings: Settings,
+    failed: Sequence[Failure],
+    statuses: Statuses | None = None,
+    changes: Sequence[str] = (),
 ) -> DigestData:
-    """The plan records no "done", so every milestone past its due date counts as overdue;
-    the look-back keeps old plans from filling every digest forever."""
-    weeks = settings.digest.weeks_ahead * WEEK
+    """Every milestone due before the period and not done is listed, however old: until
+    someone says it is done, the coordinator has something to follow up."""
+    statuses = statuses or {}
+    overdue = [
+        m
+        for m in catalog.milestones
+        if m.milestone.due < period.start and state_of(statuses, m.key) in UNFINISHED
+    ]
+    tallies = [
+        (plan.title.strip(), tally((m for m in catalog.milestones if m.plan is plan), statuses))
+        for plan in catalog.plans
+    ]
     return DigestData(
         start=period.start,
         end=period.end,
         upcoming=milestones_between(catalog.milestones, period.start, period.end),
-        overdue=milestones_between(catalog.milestones, period.start - weeks, period.start - DAY),
+        overdue=by_due(overdue),
         unreadable=unreadable_lines(catalog),
         unreachable=unreachable_lines(catalog),
         failed=list(failed),
+        tallies=[(title, counts.text) for title, counts in tallies if counts.total],
+        changes=list(changes),
+        statuses=statuses,
     )
+
+
+def status_lines(
+    catalog: Catalog, entries: Iterable[StatusEntry], since: datetime, settings: Settings
+) -> list[str]:
+    """One Swedish line per status entry recorded after ``since``, oldest first:
+    '3 juni 2024: Utbildning – Krogar mot knark: klar (Polisen). ”Kommentar”'."""
+    by_key = {m.key: m for m in catalog.milestones}
+    lines = []
+    for entry in entries:
+        if entry.at <= since:  # told in the digest sent then, recorded just before it
+            continue
+        planned = by_key.get(entry.milestone_key)
+        what = entry.milestone_key
+        if planned is not None:
+            view = milestone_view(planned, local_date(entry.at, settings))
+            what = f"{view.label} – {view.topic_short}" if view.topic_short else view.label
+        state = STATE_SWEDISH[entry.state]
+        if entry.proposed_due is not None:
+            state += f", föreslaget datum {swedish_date(entry.proposed_due)}"
+        comment = f" ”{entry.comment.strip()}”" if entry.comment and entry.comment.strip() else ""
+        day = swedish_date(local_date(entry.at, settings))
+        lines.append(header_text(f"{day}: {what}: {state} ({who_swedish(entry)}).{comment}"))
+    return lines
 
 
 def unreadable_lines(catalog: Catalog) -> list[str]:
@@ -175,9 +229,9 @@ def unreachable_lines(catalog: Catalog) -> list[str]:
     return lines
 
 
-def failures_since_last_digest(snapshot: Snapshot, now: datetime) -> list[Failure]:
-    """What failed (for good, or still being retried) since the coordinator's last digest,
-    or in the last week when there was none: that is news for the next one."""
+def since_last_digest(snapshot: Snapshot, now: datetime) -> datetime:
+    """When the coordinator's last digest went out, or a week back when none did: what
+    happened since is news for the next one."""
     last_digest = max(
         (
             e.updated_at
@@ -186,7 +240,12 @@ def failures_since_last_digest(snapshot: Snapshot, now: datetime) -> list[Failur
         ),
         default=None,
     )
-    since = last_digest or now - WEEK
+    return last_digest or now - WEEK
+
+
+def failures_since_last_digest(snapshot: Snapshot, now: datetime) -> list[Failure]:
+    """What failed (for good, or still being retried) since the coordinator's last digest."""
+    since = since_last_digest(snapshot, now)
     failed = sorted(
         (
             e
@@ -223,11 +282,24 @@ def _digest_context(
         period_end=swedish_date(data.end),
         upcoming=[milestone_view(p, today) for p in by_due(data.upcoming)],
         overdue=[milestone_view(p, today) for p in by_due(data.overdue)],
+        status_notes={p.key: _status_note(data.statuses.get(p.key)) for p in data.overdue},
+        tallies=[{"plan": header_text(t), "counts": c} for t, c in data.tallies],
+        changes=[header_text(text) for text in data.changes],
         unreadable=[header_text(text) for text in data.unreadable],
         unreachable=[header_text(text) for text in data.unreachable],
         failed=[_failure(item) for item in data.failed],
     )
     return context
+
+
+def _status_note(entry: StatusEntry | None) -> str:
+    """What was last said about an overdue milestone: 'behöver ny tid, föreslaget datum …'."""
+    if entry is None:
+        return ""
+    note = STATE_SWEDISH[entry.state]
+    if entry.proposed_due is not None:
+        note += f", föreslaget datum {swedish_date(entry.proposed_due)}"
+    return note
 
 
 def compose_digest(
@@ -254,7 +326,13 @@ class DigestKind(Kind[DigestPeriod]):
     def report(self, item: Digest, sources: Sources) -> DigestData:
         """What this digest says when it is sent."""
         failed = failures_since_last_digest(sources.snapshot, sources.now)
-        return digest_data(item.payload, sources.catalog, sources.settings, failed)
+        since = since_last_digest(sources.snapshot, sources.now)
+        changes = status_lines(
+            sources.catalog, sources.status_history, since, sources.settings
+        )
+        return digest_data(
+            item.payload, sources.catalog, sources.settings, failed, sources.statuses, changes
+        )
 
     def silenced(self, item: Digest, sources: Sources) -> str | None:
         if sources.settings.digest.send_empty or not self.report(item, sources).is_empty:
@@ -285,6 +363,9 @@ class DigestKind(Kind[DigestPeriod]):
                 unreadable=_SAMPLE_UNREADABLE if sample.full else (),
                 failed=_SAMPLE_FAILED if sample.full else (),
                 unreachable=_SAMPLE_UNREACHABLE if sample.full else (),
+                tallies=_SAMPLE_TALLIES if sample.full else (),
+                changes=_SAMPLE_CHANGES if sample.full else (),
+                statuses=_sample_statuses(sample.planned) if sample.full else {},
             )
             contexts.append(_digest_context(data, sample.recipient, sample.now, settings))
         return contexts
@@ -294,7 +375,7 @@ class DigestKind(Kind[DigestPeriod]):
 
     def summary(self, item: Digest, sources: Sources) -> str:
         # The plan as it stands, without what may fail before the digest goes out.
-        data = digest_data(item.payload, sources.catalog, sources.settings, [])
+        data = digest_data(item.payload, sources.catalog, sources.settings, [], sources.statuses)
         if data.is_empty and not sources.settings.digest.send_empty:
             return "weekly digest: nothing to report as the plan stands, so not sent"
         parts = [f"{len(data.upcoming)} coming", f"{len(data.overdue)} past due"]
@@ -305,7 +386,7 @@ class DigestKind(Kind[DigestPeriod]):
         return "weekly digest: " + ", ".join(parts)
 
     def details(self, item: Digest, sources: Sources) -> dict[str, Any]:
-        data = digest_data(item.payload, sources.catalog, sources.settings, [])
+        data = digest_data(item.payload, sources.catalog, sources.settings, [], sources.statuses)
         return {
             "period": {"start": data.start.isoformat(), "end": data.end.isoformat()},
             "upcoming": [p.key for p in data.upcoming],
@@ -316,6 +397,19 @@ class DigestKind(Kind[DigestPeriod]):
 
 _SAMPLE_UNREADABLE = ("exempelplan, åtgärd 'trygghetsvandringar': \"Löpande\"",)
 _SAMPLE_UNREACHABLE = ("Gotlands förenade besöksnäring: har ingen e-postadress i adresslistan",)
+_SAMPLE_TALLIES = (("Exempelplan 2024", "3 klara, 5 öppna, 1 behöver ny tid"),)
+_SAMPLE_CHANGES = ("3 juni 2024: Utbildning – Krogar mot knark: klar (Polisen). ”Alla utbildade”",)
+
+
+def _sample_statuses(planned: PlannedMilestone) -> dict[str, StatusEntry]:
+    """A proposed new date on the sample's overdue milestone, so the note is rendered."""
+    said = datetime(2024, 6, 3, 10, tzinfo=UTC)
+    entry = StatusEntry(
+        planned.key, "needs-new-date", "Polisen", said, "link", proposed_due=date(2024, 9, 30)
+    )
+    return {planned.key: entry}
+
+
 _SAMPLE_FAILED = (Failure("polisen@exempel.invalid", "exempelplan/x/1", "550 mailbox unavailable"),)
 
 DIGEST = DigestKind()

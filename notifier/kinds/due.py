@@ -15,7 +15,16 @@ from typing import TYPE_CHECKING
 
 from notifier.config import Settings
 from notifier.due import Outgoing
-from notifier.kinds.base import Context, Kind, MessageComposer, Sources, Span, about, by_time
+from notifier.kinds.base import (
+    Context,
+    Kind,
+    MessageComposer,
+    Sources,
+    Span,
+    about,
+    by_time,
+    done_reason,
+)
 from notifier.kinds.samples import samples
 from notifier.kinds.views import milestone_context
 from notifier.model import PlannedMilestone, Recipient
@@ -74,6 +83,13 @@ class DueNoticeKind(Kind[None]):
 
     def messages(self, sources: Sources, span: Span) -> list[DueNotice]:
         return due_notices(sources.catalog, sources.settings)
+
+    def silenced(self, item: DueNotice, sources: Sources) -> str | None:
+        # Level-triggered: a milestone reopened before this moment gets it after all.
+        return done_reason(item, sources)
+
+    def withheld(self, item: DueNotice, sources: Sources) -> str | None:
+        return done_reason(item, sources)
 
     def compose(
         self,

@@ -19,7 +19,16 @@ from notifier.checks import parse_duration
 from notifier.config import Settings
 from notifier.due import Outgoing
 from notifier.errors import UserError
-from notifier.kinds.base import Context, Kind, MessageComposer, Sources, Span, about, by_time
+from notifier.kinds.base import (
+    Context,
+    Kind,
+    MessageComposer,
+    Sources,
+    Span,
+    about,
+    by_time,
+    done_reason,
+)
 from notifier.kinds.samples import samples
 from notifier.kinds.views import milestone_context
 from notifier.model import Plan, PlannedMilestone, Recipient
@@ -156,6 +165,13 @@ class ReminderKind(Kind[timedelta]):
 
     def messages(self, sources: Sources, span: Span) -> list[Reminder]:
         return reminders(sources.catalog, sources.settings)
+
+    def silenced(self, item: Reminder, sources: Sources) -> str | None:
+        # Level-triggered: a milestone reopened before this moment gets it after all.
+        return done_reason(item, sources)
+
+    def withheld(self, item: Reminder, sources: Sources) -> str | None:
+        return done_reason(item, sources)
 
     def compose(
         self,

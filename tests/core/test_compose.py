@@ -443,7 +443,7 @@ def test_the_digest_lists_upcoming_overdue_unreadable_and_failed(composer, setti
     )
     for fragment in (
         "Kommande delmål (2)",
-        "Passerade delmål (1)",
+        "Passerade delmål som inte är klara (1)",
         "30 juni 2024",
         "10 juli 2024",
         "för 13 dagar sedan",

@@ -17,6 +17,7 @@ from notifier.compose import Composer
 from notifier.config import load_settings
 from notifier.ledger import SqliteLedger
 from notifier.mail import OutboxMailer
+from notifier.records import COORDINATOR, StatusEntry
 from notifier.sender import send_due_once
 
 EXPECTED_DUE = {
@@ -195,7 +196,8 @@ def test_status_lists_next_messages_and_what_is_past_due(project: Path) -> None:
     assert (
         "2024-04-30 08:00  reminder gotland-2024/krogar-mot-knark/utbildning@2024-05-31-30d" in text
     )
-    assert "Past their due date (2;" in text
+    assert "Overdue, not done (2;" in text
+    assert "the plan records no completion" not in text
     assert "2024-03-31 (15 days ago)  gotland-2024/delbart/1" in text
     assert not (project / "state").exists(), "status creates nothing"
 
@@ -303,7 +305,7 @@ def test_schedule_lists_every_kind_of_message_with_what_it_is_about_and_its_stat
         f"    refused edit: {PROBLEM_LINES[0]} (and 1 more)",
         "    → samordnare@gotland.example (Samordnare brottsförebyggande arbete): not recorded",
     ]
-    assert lines[lines.index(MIDSUMMER_WEEKS[5]) + 1] == "    weekly digest: 2 coming, 1 past due"
+    assert lines[lines.index(MIDSUMMER_WEEKS[5]) + 1] == "    weekly digest: 2 coming, 3 past due"
     assert ledger.read_bytes() == before, "schedule never writes the ledger"
 
 
@@ -374,11 +376,16 @@ def test_schedule_json_gives_each_kind_its_particulars(project: Path) -> None:
 
 
 def test_schedule_shows_a_quiet_digest_as_skipped_with_its_reason(project: Path) -> None:
-    # Monday 12 August: 30 June is more than four weeks back and 1 November further ahead.
+    # Monday 12 August: 1 November is more than four weeks ahead, and every milestone due
+    # before then was reported done (on 1 August, so that is not news since the last digest).
     settings = load_settings(project / "config.toml")
     catalog = load_catalog(settings.plans.dir)
     monday = datetime(2024, 8, 12, 6, 0, tzinfo=UTC)
     with SqliteLedger(settings.ledger.path) as ledger:
+        for planned in catalog.milestones:
+            if planned.milestone.due < monday.date():
+                said = datetime(2024, 8, 1, 9, 0, tzinfo=UTC)
+                ledger.record_status(StatusEntry(planned.key, "done", COORDINATOR, said, "cli"))
         report = send_due_once(
             monday,
             catalog,
