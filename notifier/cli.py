@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from notifier.commands import feeds, mailing, plans, reminders, service
+from notifier.commands import feeds, mailing, milestones, plans, reminders, service
 from notifier.commands.base import EXIT_PROBLEMS, EXIT_USAGE, Context
 from notifier.config import ENV_CONFIG, config_path
 from notifier.errors import ConfigError, DeliveryError, UserError
@@ -31,6 +31,10 @@ SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     reminders.add_simulate,
     service.add_run,
     service.add_status,
+    milestones.add_milestones,
+    milestones.add_done,
+    milestones.add_reopen,
+    milestones.add_report,
 )
 
 
