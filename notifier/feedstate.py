@@ -32,6 +32,7 @@ from notifier.config import Settings
 from notifier.errors import UserError
 from notifier.feed import Feed, FeedSet, History, Refresh, feed_path, refresh
 from notifier.files import atomic_write
+from notifier.ledger import SqliteLedger
 from notifier.records import Statuses
 
 logger = logging.getLogger(__name__)
@@ -358,6 +359,21 @@ def publish(
     return result
 
 
+def ledger_statuses(settings: Settings) -> Statuses:
+    """The milestone statuses in the daemon's ledger, read as it is, for a process that only
+    serves feeds: done milestones say so there too (as of its start or last reload). No
+    ledger, or one it cannot read: every milestone open, as before statuses existed."""
+    path = Path(settings.ledger.path)
+    if not path.exists():
+        return {}
+    try:
+        with SqliteLedger(path, readonly=True) as ledger:
+            return ledger.statuses()
+    except UserError as error:
+        logger.warning("milestone statuses not read, feeds show every milestone open: %s", error)
+        return {}
+
+
 def _file_problems(catalog: Catalog) -> list[str]:
     return [str(p) for p in catalog.problems if p.kind == "file"]
 
@@ -376,7 +392,7 @@ class PublishedFeeds:
         self.catalog = load_catalog(settings.plans.dir)
         for problem in _file_problems(self.catalog):
             logger.warning("plan not loaded: %s", problem)
-        publish(self.store, self.catalog, now, settings, self.tokens)
+        publish(self.store, self.catalog, now, settings, self.tokens, ledger_statuses(settings))
 
     def reload(self, now: datetime) -> bool:
         """Load the plans again and publish them; False, feeds kept, if a file is unreadable."""
@@ -387,7 +403,8 @@ class PublishedFeeds:
             for problem in problems:
                 logger.error("reload refused, feeds kept as they were: %s", problem)
             return False
-        result = publish(self.store, catalog, now, self.settings, self.tokens)
+        statuses = ledger_statuses(self.settings)
+        result = publish(self.store, catalog, now, self.settings, self.tokens, statuses)
         self.catalog = catalog
         logger.info("reloaded plans; %d feeds", len(result.feeds))
         return True

@@ -12,12 +12,14 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import icalendar
 import pytest
 
 from notifier.catalog import load_catalog
 from notifier.cli import main
 from notifier.compose import Composer
 from notifier.config import load_settings
+from notifier.feedstate import PublishedFeeds
 from notifier.kinds.base import MILESTONE_DONE
 from notifier.ledger import LedgerError, SqliteLedger
 from notifier.mail import OutboxMailer
@@ -302,3 +304,17 @@ def test_a_version_3_ledger_is_migrated_keeping_its_rows_and_read_only_reads_as_
         assert ledger.statuses()[SIG].state == "done"
     with closing(sqlite3.connect(path)) as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_process_that_only_serves_feeds_shows_done_milestones_from_the_ledger(
+    project: Path,
+) -> None:
+    settings = load_settings(project / "config.toml")
+    assert PublishedFeeds(settings, SEPTEMBER).store.statuses == {}  # no ledger yet: all open
+    assert at(SEPTEMBER, project, "done", SIG, "--by", "Polisen")[0] == 0
+    feeds = PublishedFeeds(settings, SEPTEMBER)
+    events = icalendar.Calendar.from_ical(feeds.store.feeds["calendar"].body).walk("VEVENT")
+    done = [e for e in events if str(e["DESCRIPTION"]).startswith("Klart 2 september 2024, ")]
+    assert len(done) == 1
+    assert str(done[0]["DESCRIPTION"]).startswith("Klart 2 september 2024, Polisen\n")
+    assert str(done[0]["SUMMARY"]).startswith("Klart: Klart för start: ")
