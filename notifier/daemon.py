@@ -130,9 +130,9 @@ class Daemon:
         self._signals = Signals()
         self._send_lock = threading.Lock()
         self._announced: datetime | None = None
+        self._due_again = False  # a step found its successor due already: ``wake`` loops
         # Until when sending rests after a refused login, and the SMTP settings refused.
         self._login_refused: tuple[datetime, SmtpSettings] | None = None
-        self._due_again = False  # a step found its successor due already: ``wake`` loops
         self._scheduler = BackgroundScheduler(
             timezone=UTC,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},

@@ -203,7 +203,8 @@ def event_content(
     categories = (_category(planned.action.area),) if planned.action.area else ()
     summary, description = _summary(planned), _description(planned)
     if status is not None and status.closed:
-        summary = f"Klart: {summary}"
+        # A milestone labelled "Klart" would otherwise read "Klart: Klart: …".
+        summary = f"Klart: {summary.removeprefix('Klart: ')}"
         done = _line(done_line(status, local_date(status.at, settings)))
         comment = f"\nKommentar: {_text(status.comment)}" if status.comment else ""
         description = f"{done}{comment}\n\n{description}"

@@ -318,3 +318,15 @@ def test_a_process_that_only_serves_feeds_shows_done_milestones_from_the_ledger(
     assert len(done) == 1
     assert str(done[0]["DESCRIPTION"]).startswith("Klart 2 september 2024, Polisen\n")
     assert str(done[0]["SUMMARY"]).startswith("Klart: Klart för start: ")
+
+
+def test_a_done_milestone_labelled_klart_says_klart_once(project: Path) -> None:
+    settings = load_settings(project / "config.toml")
+    klart = "gotland-2024/utbildning-ansvarsfull-alkoholservice/klart"
+    assert at(SEPTEMBER, project, "done", klart)[0] == 0
+    feeds = PublishedFeeds(settings, SEPTEMBER)
+    events = icalendar.Calendar.from_ical(feeds.store.feeds["calendar"].body).walk("VEVENT")
+    [event] = [e for e in events if str(e["UID"]).startswith(klart.replace("/", ".") + "@")]
+    summary = str(event["SUMMARY"])
+    assert summary.startswith("Klart: Utbildning Ansvarsfull alkoholservice")
+    assert "Klart: Klart" not in summary
