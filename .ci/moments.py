@@ -41,6 +41,8 @@ CLOCK_SENSITIVE = [
     "tests/process/test_daemon.py",
     "tests/process/test_faults.py",
     "tests/process/test_problem_notices.py",
+    "tests/process/test_done_in_the_running_daemon.py",
+    "tests/process/test_wakeups.py",
     "tests/core/test_schedule.py",
     "tests/edges/test_cli.py",
     "tests/edges/test_sender.py",
