@@ -39,6 +39,7 @@ from notifier.checks import (
     unencrypted_smtp_problems,
 )
 from notifier.errors import ConfigError
+from notifier.links import with_secret
 
 ENV_CONFIG = "NOTIFIER_CONFIG"
 ENV_PREFIX = "NOTIFIER_"
@@ -168,6 +169,16 @@ class FeedSettings(Section):
         return refresh
 
 
+class LinkSettings(Section):
+    expiry_days: int = Field(60, ge=1, le=3650, description="Link life after the due date.")
+    secret: SecretStr | None = Field(None, exclude=True)  # links.with_secret, never a file
+
+    @field_validator("secret")
+    @classmethod
+    def _not_configured(cls, secret: SecretStr) -> SecretStr:
+        raise ValueError("the link secret is a credential or file 'link-secret', not a setting")
+
+
 class ServerSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
@@ -201,6 +212,7 @@ class Settings(BaseSettings):
     reminders: ReminderSettings = ReminderSettings()
     digest: DigestSettings = DigestSettings()
     feeds: FeedSettings = FeedSettings()
+    links: LinkSettings = LinkSettings()
     server: ServerSettings = ServerSettings()
     ledger: LedgerSettings = LedgerSettings()
     templates: TemplateSettings = TemplateSettings()
@@ -289,7 +301,7 @@ def load_settings(path: Path | None = None, *, required: bool = False) -> Settin
         raise ConfigError(problems)
     settings = _with_password(settings, path)
     _refuse_unencrypted(settings, path, refused)
-    return _resolved(settings, path, refused)
+    return with_secret(_resolved(settings, path, refused))
 
 
 def _refuse_unencrypted(settings: Settings, path: Path, refused: frozenset[str]) -> None:

@@ -36,6 +36,8 @@ from notifier.feedstate import (
 )
 from notifier.kinds.problem import problem_key
 from notifier.ledger import Ledger, open_ledger
+from notifier.ledger_identity import Identity, check_at_start
+from notifier.links import state_with_secret
 from notifier.logs import fields
 from notifier.mail import describe, mailer_for
 from notifier.metrics import Health, Metrics
@@ -119,8 +121,10 @@ class Daemon:
         clock: Clock = utc_now,
         notifier: Notifier | None = None,
         watch_interval: float = WATCH_INTERVAL,
+        new_ledger: bool = False,
     ) -> None:
         self.config = config
+        self.new_ledger = new_ledger
         self.clock = clock
         self.systemd = notifier or Notifier()
         self.watch_interval = watch_interval
@@ -145,7 +149,11 @@ class Daemon:
         settings = self.state.settings
         logs.setup(settings.logging.level, settings.logging.format, self._secrets())
         self._log_start()
+        check_at_start(settings.ledger.path, new_ledger=self.new_ledger)
         self.ledger: Ledger = open_ledger(settings.ledger.path)
+        self.state = state_with_secret(self.state)  # its folder exists now: links can be signed
+        settings = self.state.settings
+        self.identity = Identity.taken(settings.ledger.path, self.ledger)
         self.health.ledger_ok = True
         self.tokens = TokenFile(tokens_path(settings))
         self.store = FeedStore(settings, load_history(history_path(settings)), self.tokens)
@@ -156,7 +164,7 @@ class Daemon:
             publish(self.store, self.state.catalog, self.clock(), settings, self.tokens)
         self._note_catalog(self.state)
         self.server = FeedServer(
-            build_app(self.store, self.health, self.metrics),
+            build_app(self.store, self.health, self.metrics, self.ledger, self.clock),
             settings.server.host,
             settings.server.port,
         )
@@ -253,6 +261,7 @@ class Daemon:
                 # A step with nothing to write would not notice a ledger gone read-only;
                 # /healthz must, before the next message is due.
                 self.ledger.check_writable()
+                self.identity.check()  # deleted or replaced under us
                 report = send_due_once(
                     now,
                     state.catalog,
@@ -265,7 +274,7 @@ class Daemon:
                     kinds=PROBLEMS_ONLY if self.health.waiting else None,
                 )
             except NotifierError as error:
-                self.health.ledger_ok = False
+                self.health.ledger_ok, self.health.ledger_error = False, str(error)
                 logger.error("send step failed: %s", error)
             except Exception:
                 self.health.ledger_ok = False
@@ -275,7 +284,7 @@ class Daemon:
             if report is None:
                 self._schedule_wake(now + RETRY_AFTER_ERROR)
                 return None
-            self.health.ledger_ok = True
+            self.health.ledger_ok, self.health.ledger_error = True, None
             self._account(report, now)
             self._republish_on_status_change(report.statuses)
             self._note_login(report, now, state.settings)

@@ -31,7 +31,7 @@ from notifier.catalog import Catalog, load_catalog
 from notifier.config import Settings
 from notifier.errors import UserError
 from notifier.feed import Feed, FeedSet, History, Refresh, feed_path, refresh
-from notifier.files import atomic_write
+from notifier.files import atomic_write, make_folder
 from notifier.ledger import SqliteLedger
 from notifier.records import Statuses
 
@@ -96,6 +96,11 @@ class FeedStore:
     @property
     def settings(self) -> Settings:
         return self._settings
+
+    @property
+    def catalog(self) -> Catalog | None:
+        """The catalog the served feeds were built from (None before the first)."""
+        return self._catalog
 
     @property
     def statuses(self) -> Statuses:
@@ -184,7 +189,7 @@ def load_history(path: Path) -> History:
 def save_history(path: Path, history: History) -> bool:
     """Write atomically; returns False when the file already held exactly this history."""
     text = json.dumps(history.to_json(), ensure_ascii=False, indent=1, sort_keys=True) + "\n"
-    return atomic_write(path, text.encode("utf-8"), mode=0o644)
+    return atomic_write(path, text.encode("utf-8"), mode=0o600)
 
 
 # --- tokens ---------------------------------------------------------------------------------
@@ -248,7 +253,7 @@ class TokenFile:
 
     @contextlib.contextmanager
     def _exclusive(self) -> Iterator[None]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(self.path.parent)
         lock = self.path.with_name(self.path.name + ".lock")
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -307,6 +312,8 @@ def write_feed_files(
             wanted[folder / feed_path(feed.name, tokens[feed.name])] = feed.body
         else:
             logger.warning("feed %s has no token yet; not written", feed.name)
+    # World-readable on purpose, unlike every other file notifier writes: nginx serves these
+    # straight from disk as another user, and they hold nothing a subscriber does not get.
     changed = [path for path, body in wanted.items() if atomic_write(path, body, mode=0o644)]
     _remove_stale(folder, set(wanted))
     return changed

@@ -11,6 +11,9 @@ from pathlib import Path
 def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> bool:
     """Write ``data`` to ``path`` via a temp file in the same folder, fsync and rename.
 
+    Folders it makes on the way are 0755 for a file others may read (a feed for the web
+    server), else 0700, whatever the umask.
+
     Returns False without touching the file when it already holds exactly these bytes,
     so unchanged feeds keep their modification time.
     """
@@ -20,7 +23,7 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> bool:
             return False
     except OSError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent, 0o755 if mode & 0o044 else 0o700)
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -36,6 +39,25 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> bool:
         raise
     _fsync_dir(path.parent)
     return True
+
+
+def make_folder(folder: Path, mode: int = 0o700) -> None:
+    """Make ``folder`` and its missing parents with ``mode``; folders already there are left
+    as they are (the operator, or systemd's StateDirectoryMode, decided those)."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        if folder.parent == folder:
+            break
+        folder = folder.parent
+    for new in reversed(missing):
+        try:
+            new.mkdir(mode=mode)
+        except FileExistsError:
+            continue  # made at the same moment by another process
+        # The umask may have taken bits away (UMask=0077 in the unit): a feed folder must
+        # stay searchable by the web server.
+        os.chmod(new, mode)
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -36,7 +36,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
-from notifier import ledger_status
+from notifier import ledger_identity, ledger_status
 from notifier.due import DEFAULT_LEASE, EXPIRED, Delivery, Skip
 from notifier.ledger_schema import (
     SCHEMA_VERSION,
@@ -74,6 +74,8 @@ class DueChange:
 
 class Ledger(Protocol):
     def check_writable(self) -> None: ...
+
+    def identity(self) -> str | None: ...
 
     def snapshot(self) -> Snapshot: ...
 
@@ -168,7 +170,8 @@ class SqliteLedger:
         self._version = SCHEMA_VERSION
         if not self._memory and not self._readonly:
             try:
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                ledger_identity.create_private(Path(self.path))
             except OSError as error:
                 raise LedgerError(
                     [f"{self.path}: cannot create the ledger's folder: {error.strerror or error}"],
@@ -214,6 +217,7 @@ class SqliteLedger:
         self._db.execute("PRAGMA foreign_keys=ON")
         with self._transaction():
             bring_up_to_date(self._db, self.path)
+            ledger_identity.ensure_id(self._db)
 
     def _check_readable(self) -> None:
         with self._reading():
@@ -273,6 +277,10 @@ class SqliteLedger:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def identity(self) -> str | None:
+        with self._reading():
+            return ledger_identity.read_id(self._db)
 
     @property
     def schema_version(self) -> int:

@@ -100,7 +100,7 @@ class OutboxMailer:
         path = self.path_for(message)
         try:
             # Not world-readable: the files hold people's addresses.
-            atomic_write(path, message_bytes(message), mode=0o640)
+            atomic_write(path, message_bytes(message), mode=0o600)
         except OSError as error:
             text = f"cannot write {path}: {error.strerror or error}"
             return [SendResult(address, False, False, None, text) for address in recipients]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -98,6 +99,7 @@ class Health:
     plans: int = 0
     milestones: int = 0
     ledger_ok: bool = False
+    ledger_error: str | None = None  # why the last send step could not use the ledger
     next_wake: datetime | None = None
     last_sweep: datetime | None = None
     problems: list[str] = field(default_factory=list)
@@ -141,18 +143,15 @@ class Health:
         return "degraded" if self.smtp_error or self.late_wake() else "ok"
 
     def route(self, environ: Environ) -> Response:
-        data = {
-            "status": self.state,
-            "plans": self.plans,
-            "milestones": self.milestones,
-            "ledger": "ok" if self.ledger_ok else "not writable",
-            "next_wake": self.next_wake.isoformat() if self.next_wake else None,
-            "last_sweep": self.last_sweep.isoformat() if self.last_sweep else None,
-            "problems": len(self.problems),
-            "reload_error": self.reload_error,
-            "smtp": self.smtp_error or "ok",
-            "wake": self.late_wake() or "ok",
-        }
+        """The status word and code for anyone; the details only to a request from this host.
+
+        The port also serves the public feeds, and the details hold absolute paths and error
+        texts. The operator and a local monitor ask on loopback; nginx answers 404 for
+        /healthz from outside, so what it proxies never asks for it.
+        """
+        data: dict[str, Any] = {"status": self.state}
+        if _from_this_host(environ):
+            data.update(self.details())
         body = (json.dumps(data, ensure_ascii=False) + "\n").encode("utf-8")
         status = "200 OK" if self.healthy else "503 Service Unavailable"
         return (
@@ -164,3 +163,26 @@ class Health:
             ],
             body,
         )
+
+    def details(self) -> dict[str, Any]:
+        ledger = "ok" if self.ledger_ok else self.ledger_error or "not writable"
+        return {
+            "plans": self.plans,
+            "milestones": self.milestones,
+            "ledger": ledger,
+            "next_wake": self.next_wake.isoformat() if self.next_wake else None,
+            "last_sweep": self.last_sweep.isoformat() if self.last_sweep else None,
+            "problems": len(self.problems),
+            "reload_error": self.reload_error,
+            "smtp": self.smtp_error or "ok",
+            "wake": self.late_wake() or "ok",
+        }
+
+
+def _from_this_host(environ: Environ) -> bool:
+    try:
+        address = ipaddress.ip_address(str(environ.get("REMOTE_ADDR", "")).split("%", 1)[0])
+    except ValueError:
+        return False  # no address (a Unix socket front): tell nothing
+    mapped = getattr(address, "ipv4_mapped", None)
+    return bool((mapped or address).is_loopback)

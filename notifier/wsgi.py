@@ -32,6 +32,8 @@ from typing import Any
 from notifier.config import ENV_CONFIG, config_path, load_settings
 from notifier.feed import WHOLE, Feed
 from notifier.feedstate import FeedStore, PublishedFeeds
+from notifier.ledger import Ledger, open_ledger
+from notifier.links import with_secret
 from notifier.logs import fields
 from notifier.metrics import Health, Metrics
 from notifier.responses import (
@@ -46,6 +48,7 @@ from notifier.responses import (
     StartResponse,
     WsgiApp,
 )
+from notifier.statuspage import StatusPage, with_status_page
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +59,8 @@ _FEED_NAME = r"[a-z0-9][a-z0-9-]{0,99}"
 _PLAIN_ROUTE = re.compile(rf"^/calendar/({_FEED_NAME})\.ics$")
 _TOKEN_ROUTE = re.compile(rf"^/calendar/([A-Za-z0-9_-]{{16,128}})/({_FEED_NAME})\.ics$")
 _TOKEN_IN_PATH = re.compile(r"^/calendar/[^/]+/")
+# As long as the shortest token the routes take, and without the dot of a feed's file name.
+_TOKEN_SEGMENT = re.compile(r"/[A-Za-z0-9_-]{16,}(?=/|$|\?)")
 
 
 def _http_date(moment: datetime) -> str:
@@ -121,8 +126,11 @@ def _bad_path(path: str) -> bool:
 
 
 def mask_path(path: str) -> str:
-    """The path for logs, without the secret token."""
-    return _TOKEN_IN_PATH.sub("/calendar/***/", path) if path.count("/") >= 3 else path
+    """The path for logs, without the secret token: the folder under /calendar/ and any
+    segment that looks like a token, wherever it is (``/calendar/<token>`` alone, a token
+    pasted into another path), so a mistyped feed address leaks no token either."""
+    path = _TOKEN_IN_PATH.sub("/calendar/***/", path) if path.count("/") >= 3 else path
+    return _TOKEN_SEGMENT.sub("/***", path)
 
 
 def _path(environ: Environ) -> str:
@@ -194,15 +202,22 @@ class FeedApp:
 
 
 def build_app(
-    store: FeedStore, health: Health | None = None, metrics: Metrics | None = None
+    store: FeedStore,
+    health: Health | None = None,
+    metrics: Metrics | None = None,
+    ledger: Ledger | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> WsgiApp:
-    """The feeds, plus ``/healthz`` and ``/metrics`` (counting every response) when given."""
+    """The feeds, plus ``/healthz`` and ``/metrics`` (counting every response) when given,
+    and the status links' pages (``statuspage``) when given the ledger they record in."""
     routes: dict[str, Route] = {}
     if health is not None:
         routes["/healthz"] = health.route
     if metrics is not None:
         routes["/metrics"] = metrics.route
-    app = FeedApp(store, routes)
+    app: WsgiApp = FeedApp(store, routes)
+    if ledger is not None:
+        app = with_status_page(app, StatusPage(store, ledger, clock or _utc_now))
     return app if metrics is None else metrics.counting(app)
 
 
@@ -221,7 +236,9 @@ def create_app(
     # A file someone named must exist; ./config.toml may be left out (defaults).
     named = config is not None or bool(os.environ.get(ENV_CONFIG))
     settings = load_settings(config_path(config), required=named)
-    return build_app(PublishedFeeds(settings, clock()).store)
+    ledger = open_ledger(settings.ledger.path)
+    settings = with_secret(settings)  # the ledger's folder exists now: the secret can be made
+    return build_app(PublishedFeeds(settings, clock()).store, ledger=ledger, clock=clock)
 
 
 @cache

@@ -12,6 +12,7 @@ from notifier.compose import Composer
 from notifier.errors import UserError
 from notifier.files import atomic_write
 from notifier.importer import import_plan, read_source
+from notifier.links import LINK_HINT, link_problem
 from notifier.model import Location, Problem
 from notifier.plan import dump_plan, is_valid_id
 from notifier.report import catalog_json, catalog_text, reading_json, reading_text
@@ -60,6 +61,10 @@ def validate(args: argparse.Namespace, context: Context) -> int:
             Problem(Location(settings.templates.dir), "templates", line, kind="template")
             for line in error.problems
         )
+    link = link_problem(settings)
+    if link:
+        where = Location(settings.source or Path("config.toml"))
+        problems.append(Problem(where, "feeds.base_url", link, hint=LINK_HINT, kind="config"))
     now = context.clock()
     if args.json:
         json.dump(catalog_json(catalog, now), context.stdout, ensure_ascii=False, indent=2)

@@ -33,11 +33,23 @@ def add_run(sub: argparse._SubParsersAction) -> None:
         metavar="SECONDS",
         help="how often to look for changed files (0 turns it off; SIGHUP still reloads)",
     )
+    parser.add_argument(
+        "--new-ledger",
+        action="store_true",
+        help="start even though the ledger that recorded earlier sends is missing or another "
+        "one: a new ledger is made, and only the latest missed reminder of each milestone is "
+        "sent, as after downtime. Restoring the ledger from a backup is usually better.",
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, context: Context) -> int:
-    return Daemon(context.config, clock=context.clock, watch_interval=args.watch_interval).run()
+    return Daemon(
+        context.config,
+        clock=context.clock,
+        watch_interval=args.watch_interval,
+        new_ledger=args.new_ledger,
+    ).run()
 
 
 def add_status(sub: argparse._SubParsersAction) -> None:

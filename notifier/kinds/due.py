@@ -25,8 +25,7 @@ from notifier.kinds.base import (
     by_time,
     done_reason,
 )
-from notifier.kinds.samples import samples
-from notifier.kinds.views import milestone_context
+from notifier.kinds.views import milestone_context, sample_milestone_contexts, with_status_link
 from notifier.model import PlannedMilestone, Recipient
 from notifier.schedule import DAY, STALE_AFTER, coordinator, send_time
 from notifier.workdays import next_working_day
@@ -70,7 +69,9 @@ def compose_due_notice(
     now: datetime,
     settings: Settings,
 ) -> EmailMessage:
-    context = milestone_context(planned, recipient, now, settings)
+    context = with_status_link(
+        milestone_context(planned, recipient, now, settings), planned, recipient, settings
+    )
     return composer.message(
         NAME, context, recipient, key=due_key(planned), now=now, settings=settings
     )
@@ -102,7 +103,7 @@ class DueNoticeKind(Kind[None]):
         return compose_due_notice(composer, about(item), recipient, now, sources.settings)
 
     def sample_contexts(self, settings: Settings) -> Sequence[Context]:
-        return [milestone_context(s.planned, s.recipient, s.now, settings) for s in samples()]
+        return sample_milestone_contexts(settings)
 
 
 DUE_NOTICE = DueNoticeKind()

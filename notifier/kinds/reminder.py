@@ -29,8 +29,7 @@ from notifier.kinds.base import (
     by_time,
     done_reason,
 )
-from notifier.kinds.samples import samples
-from notifier.kinds.views import milestone_context
+from notifier.kinds.views import milestone_context, sample_milestone_contexts, with_status_link
 from notifier.model import Plan, PlannedMilestone, Recipient
 from notifier.schedule import DAY, recipients_for, send_time, start_of_day, zone
 from notifier.workdays import previous_working_day
@@ -151,7 +150,9 @@ def compose_reminder(
     settings: Settings,
 ) -> EmailMessage:
     planned = about(reminder)
-    context = milestone_context(planned, recipient, now, settings)
+    context = with_status_link(
+        milestone_context(planned, recipient, now, settings), planned, recipient, settings
+    )
     context["lead_days"] = reminder.payload.days
     return composer.message(
         NAME, context, recipient, key=reminder.key, now=now, settings=settings, calendar=planned
@@ -184,11 +185,9 @@ class ReminderKind(Kind[timedelta]):
         return compose_reminder(composer, item, recipient, now, sources.settings)
 
     def sample_contexts(self, settings: Settings) -> Sequence[Context]:
-        contexts = []
-        for sample in samples():
-            context = milestone_context(sample.planned, sample.recipient, sample.now, settings)
+        contexts = sample_milestone_contexts(settings)
+        for context in contexts:
             context["lead_days"] = 7
-            contexts.append(context)
         return contexts
 
     def headline(self, item: Reminder) -> str:

@@ -13,6 +13,8 @@ from datetime import date, datetime
 
 from notifier.config import Settings
 from notifier.kinds.base import Context
+from notifier.kinds.samples import samples
+from notifier.links import status_url
 from notifier.model import PlannedMilestone, Recipient
 from notifier.schedule import local_date
 from notifier.swedish import (
@@ -167,4 +169,26 @@ def milestone_context(
     context = common_context(recipient, now, settings, planned)
     context["m"] = milestone_view(planned, local_date(now, settings))
     context["attachment_name"] = attachment_name(planned)
+    # Only the kinds whose recipients answer for the milestone give a personal link.
+    context["status_url"] = ""
+    return context
+
+
+SAMPLE_STATUS_URL = "https://notifier.exempel.invalid/status/exempel"
+
+
+def sample_milestone_contexts(settings: Settings) -> list[Context]:
+    """The samples' contexts; the full one with a status link, so both branches are checked."""
+    contexts = []
+    for sample in samples():
+        context = milestone_context(sample.planned, sample.recipient, sample.now, settings)
+        context["status_url"] = SAMPLE_STATUS_URL if sample.full else ""
+        contexts.append(context)
+    return contexts
+
+
+def with_status_link(
+    context: Context, planned: PlannedMilestone, recipient: Recipient, settings: Settings
+) -> Context:
+    context["status_url"] = status_url(planned, recipient, settings)
     return context

@@ -91,6 +91,7 @@ def test_a_password_in_the_config_file_is_refused(tmp_path: Path) -> None:
 def test_the_password_comes_from_a_file_or_a_systemd_credential(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.chdir(tmp_path)  # no config file: the state folder is taken from here
     secret = tmp_path / "pw"
     secret.write_text("s3cret\n", encoding="utf-8")
     monkeypatch.setenv("NOTIFIER_SMTP__PASSWORD_FILE", str(secret))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import io
+import json
 import logging
 import os
 import queue
@@ -27,8 +28,9 @@ from notifier.cli import main
 from notifier.config import FeedSettings, Settings
 from notifier.feed import WHOLE, feed_path
 from notifier.feedstate import FeedStore, TokenFile
+from notifier.metrics import Health
 from notifier.server import FeedServer
-from notifier.wsgi import FeedApp
+from notifier.wsgi import FeedApp, build_app
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 BUILT = datetime(2024, 5, 6, 9, 30, tzinfo=UTC)
@@ -462,3 +464,73 @@ def test_serve_reloads_on_sighup_and_keeps_the_last_good_feeds(project) -> None:
         assert served.stop() == 0
     finally:
         served.kill()
+
+
+# --- what strangers learn ---------------------------------------------------------------------
+
+
+def _outward_address() -> str | None:
+    """An address of this host that is not loopback (none on a machine without a network)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # no packet is sent: this only picks a route
+        except OSError:
+            return None
+        address = probe.getsockname()[0]
+    return None if address.startswith("127.") or address == "0.0.0.0" else address
+
+
+def _troubled_health() -> Health:
+    return Health(
+        plans=1,
+        milestones=3,
+        ledger_ok=False,
+        ledger_error="/var/lib/notifier/ledger.sqlite3: the ledger file was deleted",
+        reload_error="/etc/notifier/plan/gotland.toml, line 3: unknown key 'datum'",
+        problems=["/etc/notifier/plan/gotland.toml: a problem"],
+        smtp_error="authentication refused: 535 bad password for samordnare@gotland.example",
+    )
+
+
+def test_healthz_gives_a_stranger_only_the_status_and_the_operator_the_details(
+    store: FeedStore,
+) -> None:
+    outward = _outward_address()
+    if outward is None:
+        pytest.skip("this host has no address but loopback")
+    app = build_app(store, _troubled_health())
+    with FeedServer(app, "0.0.0.0", 0) as server:
+        # From another address, as a stranger on the public port would come.
+        connection = http.client.HTTPConnection(outward, server.port, timeout=10)
+        try:
+            connection.request("GET", "/healthz")
+            response = connection.getresponse()
+            stranger = (response.status, response.read())
+        finally:
+            connection.close()
+        operator = Client(server.port).request("/healthz")
+    assert stranger[0] == 503
+    assert json.loads(stranger[1]) == {"status": "unavailable"}
+    for secret in (b"/var/lib", b"/etc/notifier", b"535", b"datum", b"deleted"):
+        assert secret not in stranger[1]
+    assert operator[0] == 503
+    details = json.loads(operator[2])
+    assert details["status"] == "unavailable"
+    assert "deleted" in details["ledger"] and "/var/lib/notifier" in details["ledger"]
+    assert "datum" in details["reload_error"] and "535" in details["smtp"]
+    assert details["problems"] == 1
+
+
+def test_a_token_in_a_path_is_never_logged(token_setup, caplog) -> None:
+    client, _, tokens = token_setup
+    token = tokens.current()["polisen"]
+    with caplog.at_level(logging.INFO, logger="notifier.wsgi"):
+        for path in (
+            f"/calendar/{token}",  # the feed's name left out
+            f"/calendar/{token}/",
+            f"/calendar/{token}/polisen.ics",
+            f"/feeds/{token}/polisen.ics",  # pasted under another path
+        ):
+            client.request(path)
+    assert token not in caplog.text
+    assert "path=/calendar/***" in caplog.text and "path=/feeds/***/polisen.ics" in caplog.text

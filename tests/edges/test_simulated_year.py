@@ -17,12 +17,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 RECORD = ROOT / "tests" / "data" / "simulated-2024.sha256"
+LINK_SECRET = "simulated-2024-link-secret-not-for-use\n"
 
 
 def simulated_year(project: Path) -> dict[str, str]:
     """File name -> SHA-256 of every message of the simulated year."""
     from notifier.cli import main
 
+    # A fixed link secret: the status links, and so the bytes, are the same on every run.
+    (project / "state").mkdir(exist_ok=True)
+    (project / "state" / "link-secret").write_text(LINK_SECRET, encoding="ascii")
     outbox = project / "simulated"
     argv = ["--config", str(project / "config.toml"), "simulate"]
     argv += ["--from", "2024-01-01", "--to", "2024-12-31", "--outbox", str(outbox)]

@@ -71,3 +71,10 @@ def test_the_unit_is_notify_type_with_reload_and_credentials() -> None:
         "StateDirectory=notifier",
     ):
         assert line in text
+
+
+def test_the_unit_makes_every_file_private_to_the_service() -> None:
+    # The ledger, outbox and tokens hold addresses and secrets; notifier gives them 0600
+    # itself, the umask covers what SQLite or a library creates on its own.
+    text = UNIT.read_text(encoding="utf-8")
+    assert re.search(r"(?m)^UMask=0077$", text)

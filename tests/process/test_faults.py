@@ -57,6 +57,8 @@ pytestmark = pytest.mark.slow
 
 DEADLINE = 30.0
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
+# /healthz gives its details to a request from this host only: the operator's view.
+OPERATOR = {"REMOTE_ADDR": "127.0.0.1"}
 COORDINATOR = "samordnare@gotland.example"
 T = TypeVar("T")
 
@@ -225,6 +227,7 @@ class Process:
         notify: socket.socket,
         *,
         preexec: Callable[[], None] | None = None,
+        args: tuple[str, ...] = (),
     ) -> None:
         self.config = config
         self.notify = notify
@@ -233,7 +236,7 @@ class Process:
         env.pop("JOURNAL_STREAM", None)
         argv = [sys.executable, "-m", "notifier", "--config", str(config), "run"]
         self.proc = subprocess.Popen(
-            [*argv, "--watch-interval", "0"],
+            [*argv, "--watch-interval", "0", *args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -1166,7 +1169,7 @@ def test_a_refused_login_stops_sending_for_an_hour_and_the_coordinator_hears_onc
 
         def script(daemon: Daemon) -> dict[str, Any]:
             seen: dict[str, Any] = {"first": daemon.wake()}
-            seen["health"] = daemon.health.route({})
+            seen["health"] = daemon.health.route(OPERATOR)
             seen["problems"] = [p.lines for p in daemon.ledger.problems()]
             seen["attempts"] = smtp.attempts
             # Within the hour nothing is tried.
@@ -1183,7 +1186,7 @@ def test_a_refused_login_stops_sending_for_an_hour_and_the_coordinator_hears_onc
             clock.now = base + timedelta(minutes=70)
             assert daemon.reload()
             seen["after"] = walk(daemon, clock, base + timedelta(hours=3))
-            seen["health_after"] = daemon.health.route({})
+            seen["health_after"] = daemon.health.route(OPERATOR)
             return seen
 
         code, seen = run_daemon(config, clock, tmp_path / "inproc.sock", script)
@@ -1229,3 +1232,114 @@ def test_a_refused_login_stops_sending_for_an_hour_and_the_coordinator_hears_onc
     assert len(told) == 1
     status, _, body = seen["health_after"]
     assert status.startswith("200") and json.loads(body)["smtp"] == "ok"
+
+
+# --- The ledger's identity ------------------------------------------------------------------
+
+
+def add_milestone(config: Path, action: str, due: date, address: str) -> None:
+    """One more action in the plan write_project made, as a coordinator's edit would add it."""
+    plan = config.parent / "plan" / "fault.toml"
+    with plan.open("a", encoding="utf-8") as handle:
+        handle.write(
+            f'[[action]]\nid = "{action}"\n"åtgärd" = "Åtgärd {action}"\n'
+            f'vem = "{_org(address)}"\n"när" = "se delmål"\n\n'
+            f'[[action.milestone]]\nlabel = "Klart"\ndue = {due.isoformat()}\n\n'
+        )
+
+
+def test_a_ledger_deleted_under_the_running_daemon_stops_sending_and_a_restart_is_refused(
+    project: Path, notify: socket.socket, processes: list[Process]
+) -> None:
+    ledger = ledger_file(project)
+    due = local_today() + timedelta(days=3)
+    with SmtpServer() as smtp:
+        config = one_due_reminder(project, smtp)
+        process = Process(config, notify)
+        processes.append(process)
+        process.wait_for("READY=1")
+        process.wait_log("next message due")  # the first step is over
+        assert len(reminders(smtp)) == 2
+        digests = len(copies(smtp)) - 2  # one, or none on a day without
+
+        # Deleted as in the review: the daemon's connection would go on writing into the
+        # unlinked file, and the next start would send everything again.
+        for path in ledger.parent.glob(ledger.name + "*"):
+            path.unlink()
+        add_milestone(config, "b0", due, "org0@example.se")  # a reminder due at once
+        mark = len(process.log)
+        process.proc.send_signal(signal.SIGHUP)
+        process.wait_log("send step failed", after=mark)
+        status, body = process.get("/healthz")
+        assert status == 503
+        health = json.loads(body)
+        assert health["status"] == "unavailable"
+        assert f"the ledger file {ledger} was deleted" in health["ledger"]
+        assert process.get("/calendar.ics")[0] == 200  # the feeds are still served
+        assert process.stop() == 0
+        assert len(reminders(smtp)) == 2  # b0's reminder was not sent into a lost ledger
+        [line] = [x for x in process.log.splitlines() if "send step failed" in x]
+        assert f"the ledger file {ledger} was deleted while notifier ran" in line
+        assert "restore the ledger from a backup" in process.log
+        assert "notifier run --new-ledger" in process.log
+        assert "Traceback" not in process.log
+
+        sent_before = len(copies(smtp))
+        refused = Process(config, notify)
+        processes.append(refused)
+        assert refused.exit_code() == 1
+        assert len(copies(smtp)) == sent_before
+        error = refused.log.split("notifier: ", 1)[-1]
+        assert error.startswith(f"{ledger}: the ledger is missing"), refused.log
+        assert f"Restore {ledger} from a backup" in error
+        assert "notifier run --new-ledger" in error
+        assert not ledger.exists()  # refusing made no empty ledger
+
+        # Afresh on purpose: the catch-up rule, as after downtime. The latest reminder of
+        # each milestone still ahead goes out again (a0's to both, b0's for the first time).
+        fresh = Process(config, notify, args=("--new-ledger",))
+        processes.append(fresh)
+        fresh.wait_for("READY=1")
+        fresh.wait_log("next message due")
+        assert fresh.get("/healthz")[0] == 200
+        assert fresh.stop() == 0
+        got = sorted(copy.rcpt for copy in reminders(smtp)[2:])
+        assert len(copies(smtp)) == sent_before + 3 + digests  # the period's digest again
+    assert got == ["org0@example.se", "org0@example.se", "org1@example.se"]
+    rows = ledger_rows(ledger)
+    assert sorted(r["state"] for (key, _), r in rows.items() if "/klart@" in key) == ["sent"] * 3
+
+
+def reminders(smtp: SmtpServer) -> list[Copy]:
+    """What the organisations got (the coordinator's digest depends on the day)."""
+    return [copy for copy in copies(smtp) if copy.rcpt != COORDINATOR]
+
+
+def _common_umask() -> None:
+    os.umask(0o022)
+
+
+def test_a_fresh_install_starts_and_keeps_addresses_and_secrets_private(
+    project: Path, notify: socket.socket, processes: list[Process]
+) -> None:
+    ledger = ledger_file(project)
+    assert not ledger.parent.exists()
+    with SmtpServer() as smtp:
+        # A common umask: without notifier's own modes, every file below would be 0644.
+        process = Process(one_due_reminder(project, smtp), notify, preexec=_common_umask)
+        processes.append(process)
+        process.wait_for("READY=1")
+        process.wait_log("next message due")
+        assert len(reminders(smtp)) == 2
+        assert process.get("/healthz")[0] == 200
+        modes = {
+            path.name: path.stat().st_mode & 0o777
+            for path in [ledger.parent, *ledger.parent.iterdir()]
+            if path.is_file() or path == ledger.parent
+        }
+        assert process.stop() == 0
+    assert modes.pop("state") == 0o700
+    for name in (ledger.name, ledger.name + "-wal", ledger.name + "-shm", ".ledger.sqlite3.id"):
+        assert modes.pop(name) == 0o600, name
+    assert modes.pop("feed-history.json") == 0o600
+    assert all(mode == 0o600 for mode in modes.values()), modes

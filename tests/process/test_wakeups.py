@@ -16,7 +16,14 @@ from typing import Any
 
 import pytest
 from smtp_server import TEMPORARY, SmtpServer
-from test_faults import Clock, Milestone, future_monday, run_daemon, write_project
+from test_faults import (
+    OPERATOR,
+    Clock,
+    Milestone,
+    future_monday,
+    run_daemon,
+    write_project,
+)
 
 from notifier.daemon import Daemon
 from notifier.feed import WHOLE
@@ -48,7 +55,7 @@ def smtp() -> Iterator[SmtpServer]:
 
 
 def _health(daemon: Daemon) -> tuple[str, dict[str, Any]]:
-    status, _, body = daemon.health.route({})
+    status, _, body = daemon.health.route(OPERATOR)
     return status, json.loads(body)
 
 
