@@ -298,14 +298,6 @@ class Process:
 
 
 @pytest.fixture
-def notify(tmp_path: Path) -> Iterator[socket.socket]:
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(tmp_path / "notify.sock"))
-    yield sock
-    sock.close()
-
-
-@pytest.fixture
 def processes() -> Iterator[list[Process]]:
     """Every subprocess a test starts, killed at the end whatever happened."""
     started: list[Process] = []

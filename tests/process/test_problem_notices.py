@@ -253,14 +253,6 @@ class Process:
 
 
 @pytest.fixture
-def notify(tmp_path: Path) -> Iterator[socket.socket]:
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(tmp_path / "notify.sock"))
-    yield sock
-    sock.close()
-
-
-@pytest.fixture
 def processes() -> Iterator[list[Process]]:
     started: list[Process] = []
     yield started
