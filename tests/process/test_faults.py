@@ -917,6 +917,12 @@ def test_a_full_disk_stops_sending_with_503_and_the_rest_goes_once_when_space_is
         processes.append(process)
         process.wait_for("READY=1")
         process.wait_log("send step failed")
+        # The retry is scheduled just after the failure is logged: wait for /healthz to show it.
+        _eventually(
+            lambda: json.loads(process.get("/healthz")[1]).get("next_wake") is not None,
+            "the retry in /healthz",
+            lambda: process.log,
+        )
         status, body = process.get("/healthz")
         assert status == 503 and json.loads(body)["ledger"] != "ok"
         retry = datetime.fromisoformat(json.loads(body)["next_wake"])
