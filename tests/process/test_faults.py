@@ -228,6 +228,7 @@ class Process:
         *,
         preexec: Callable[[], None] | None = None,
         args: tuple[str, ...] = (),
+        launcher: tuple[str, ...] = (),
     ) -> None:
         self.config = config
         self.notify = notify
@@ -236,7 +237,7 @@ class Process:
         env.pop("JOURNAL_STREAM", None)
         argv = [sys.executable, "-m", "notifier", "--config", str(config), "run"]
         self.proc = subprocess.Popen(
-            [*argv, "--watch-interval", "0", *args],
+            [*launcher, *argv, "--watch-interval", "0", *args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -905,15 +906,15 @@ def test_a_full_disk_stops_sending_with_503_and_the_rest_goes_once_when_space_is
     limit = 400_000
     unlimited = (resource.RLIM_INFINITY, resource.RLIM_INFINITY)
 
-    def small_disk() -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
-
     due = local_today() + timedelta(days=3)
     addresses = tuple(f"org{n}@example.se" for n in range(5))
     plan = [Milestone(f"a{n:02d}", due, addresses) for n in range(40)]
     with SmtpServer() as smtp:
         config = write_project(project, smtp, plan, ["95h"])
-        process = Process(config, notify, preexec=small_disk)
+        # util-linux's prlimit, not preexec_fn: Python code in a forked child of a threaded
+        # parent can deadlock (it did under libfaketime), a plain exec cannot.
+        fsize = f"--fsize={limit}:unlimited"
+        process = Process(config, notify, launcher=("prlimit", fsize, "--"))
         processes.append(process)
         process.wait_for("READY=1")
         process.wait_log("send step failed")
