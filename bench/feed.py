@@ -34,10 +34,10 @@ sys.path.insert(0, str(ROOT))
 
 from bench.synthetic import COPIES, synthetic_plan  # noqa: E402
 from notifier.catalog import Catalog, load_catalog  # noqa: E402
-from notifier.config import Settings  # noqa: E402
 from notifier.feed import WHOLE, History, refresh  # noqa: E402
 from notifier.feedstate import FeedStore  # noqa: E402
 from notifier.server import FeedServer  # noqa: E402
+from notifier.settings import Settings  # noqa: E402
 from notifier.wsgi import FeedApp  # noqa: E402
 
 NOW = datetime(2024, 5, 6, 12, 0, tzinfo=UTC)
@@ -98,8 +98,9 @@ def fetch(port: int, path: str, headers: dict[str, str], expect: int) -> int:
         connection.close()
 
 
-def rate(port: int, path: str, headers: dict[str, str], expect: int, requests: int,
-         clients: int) -> float:
+def rate(
+    port: int, path: str, headers: dict[str, str], expect: int, requests: int, clients: int
+) -> float:
     fetch(port, path, headers, expect)  # warm up, and check the answer once
     start = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
@@ -109,8 +110,10 @@ def rate(port: int, path: str, headers: dict[str, str], expect: int, requests: i
 
 def bench_serving(name: str, store: FeedStore, requests: int, clients: int) -> None:
     feed = store.feeds[WHOLE]
-    print(f"\nServing /calendar.ics of {name} ({len(feed.body) / 1e3:.1f} kB), "
-          f"{requests} requests, {clients} client threads, fresh connection each")
+    print(
+        f"\nServing /calendar.ics of {name} ({len(feed.body) / 1e3:.1f} kB), "
+        f"{requests} requests, {clients} client threads, fresh connection each"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         static = Path(tmp)
         (static / "calendar.ics").write_bytes(feed.body)
@@ -118,15 +121,23 @@ def bench_serving(name: str, store: FeedStore, requests: int, clients: int) -> N
         since = format_datetime(datetime.now(UTC) + timedelta(minutes=1), usegmt=True)
         try:
             with FeedServer(FeedApp(store), "127.0.0.1", 0) as ours:
-                print(f"  {'response':<10} {'built-in req/s':>15} {'http.server req/s':>18} "
-                      f"{'ratio':>7}")
+                print(
+                    f"  {'response':<10} {'built-in req/s':>15} {'http.server req/s':>18} "
+                    f"{'ratio':>7}"
+                )
                 for label, mine, theirs, status in (
                     ("200", {}, {}, 200),
                     ("304", {"If-None-Match": feed.etag}, {"If-Modified-Since": since}, 304),
                 ):
                     a = rate(ours.port, "/calendar.ics", mine, status, requests, clients)
-                    b = rate(reference.server_address[1], "/calendar.ics", theirs, status,
-                             requests, clients)
+                    b = rate(
+                        reference.server_address[1],
+                        "/calendar.ics",
+                        theirs,
+                        status,
+                        requests,
+                        clients,
+                    )
                     print(f"  {label:<10} {a:15.0f} {b:18.0f} {a / b:7.2f}")
         finally:
             reference.shutdown()

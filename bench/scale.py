@@ -54,7 +54,6 @@ sys.path.insert(0, str(ROOT))
 
 from bench.synthetic import COPIES, synthetic_plan  # noqa: E402
 from notifier.catalog import Catalog, load_catalog  # noqa: E402
-from notifier.config import Settings  # noqa: E402
 from notifier.directory import load_directory  # noqa: E402
 from notifier.due import due_items  # noqa: E402
 from notifier.feed import History, refresh  # noqa: E402
@@ -63,6 +62,7 @@ from notifier.kinds.due import due_notices  # noqa: E402
 from notifier.kinds.reminder import reminders  # noqa: E402
 from notifier.plan import DIRECTORY_FILE, load_plan, plan_paths  # noqa: E402
 from notifier.sender import planned_messages  # noqa: E402
+from notifier.settings import Settings  # noqa: E402
 from notifier.when import read_when  # noqa: E402
 
 # A wake-up inside the seed plan's year, as in bench/feed.py.

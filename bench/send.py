@@ -55,19 +55,13 @@ from bench.synthetic import synthetic_plan  # noqa: E402
 from notifier import logs  # noqa: E402
 from notifier.catalog import Catalog, load_catalog  # noqa: E402
 from notifier.compose import Composer  # noqa: E402
-from notifier.config import (  # noqa: E402
-    LedgerSettings,
-    MailSettings,
-    Settings,
-    SmtpSettings,
-    TemplateSettings,
-)
 from notifier.due import Delivery, Skip, due_items  # noqa: E402
 from notifier.kinds.reminder import compose_reminder  # noqa: E402
 from notifier.ledger import SqliteLedger  # noqa: E402
 from notifier.mail import SendResult, SmtpMailer, message_bytes  # noqa: E402
 from notifier.schedule import zone  # noqa: E402
 from notifier.sender import planned_messages, send_due_once  # noqa: E402
+from notifier.settings import LedgerSettings, MailSettings, Settings, SmtpSettings, TemplateSettings  # noqa: E402
 
 if TYPE_CHECKING:
     from aiosmtpd.smtp import Envelope

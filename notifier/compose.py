@@ -24,12 +24,12 @@ from typing import Any
 import jinja2
 
 from notifier import mimepolicy
-from notifier.config import Settings
 from notifier.kinds import KINDS
 from notifier.kinds.base import Kind
 from notifier.kinds.views import attachment_name
 from notifier.model import PlannedMilestone, Recipient
 from notifier.schedule import zone
+from notifier.settings import Settings
 from notifier.swedish import header_text, shorten
 from notifier.templating import loaded_environment
 

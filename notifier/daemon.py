@@ -24,7 +24,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from notifier import logs
 from notifier.catalog import Catalog
-from notifier.config import Settings, SmtpSettings, password_origin
+from notifier.config import password_origin
 from notifier.errors import NotifierError, UserError
 from notifier.feedstate import (
     FeedStore,
@@ -46,6 +46,7 @@ from notifier.report import over_notes
 from notifier.runner import run_until_stopped
 from notifier.sender import LOGIN_RETRY, SendReport, send_due_once
 from notifier.server import FeedServer
+from notifier.settings import Settings, SmtpSettings
 from notifier.signals import Signals
 from notifier.state import LoadedState, fingerprint, load_state, watched_files
 from notifier.systemd import Notifier

@@ -31,7 +31,6 @@ from icalendar import Calendar, Event, vDuration
 
 from notifier.catalog import Catalog
 from notifier.checks import parse_duration
-from notifier.config import Settings
 from notifier.feedhistory import (
     EventRecord,
     FeedRecord,
@@ -44,6 +43,7 @@ from notifier.model import Organisation, Plan, PlannedMilestone
 from notifier.progress import done_line
 from notifier.records import StatusEntry, Statuses
 from notifier.schedule import local_date
+from notifier.settings import Settings
 from notifier.swedish import swedish_date, window_text
 
 WHOLE = "calendar"
@@ -220,9 +220,7 @@ def event_content(
     )
 
 
-def _contents(
-    catalog: Catalog, settings: Settings, statuses: Statuses
-) -> dict[str, EventContent]:
+def _contents(catalog: Catalog, settings: Settings, statuses: Statuses) -> dict[str, EventContent]:
     return {
         milestone_uid(m): event_content(m, settings, statuses.get(m.key))
         for m in catalog.milestones

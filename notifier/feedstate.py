@@ -28,12 +28,12 @@ from types import MappingProxyType
 from typing import Protocol
 
 from notifier.catalog import Catalog, load_catalog
-from notifier.config import Settings
 from notifier.errors import UserError
 from notifier.feed import Feed, FeedSet, History, Refresh, feed_path, refresh
 from notifier.files import atomic_write, make_folder
 from notifier.ledger import SqliteLedger
 from notifier.records import Statuses
+from notifier.settings import Settings
 
 logger = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ from notifier.model import PlannedMilestone, Recipient
 
 if TYPE_CHECKING:
     # config.py reads the secret through this module when it loads the settings.
-    from notifier.config import Settings
+    from notifier.settings import Settings
 
 logger = logging.getLogger(__name__)
 

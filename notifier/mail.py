@@ -23,9 +23,9 @@ from typing import Protocol
 
 from notifier import mimepolicy
 from notifier.checks import UNENCRYPTED_HINT, unencrypted_smtp_problems
-from notifier.config import Settings, SmtpSettings
 from notifier.errors import ConfigError
 from notifier.files import atomic_write
+from notifier.settings import Settings, SmtpSettings
 
 logger = logging.getLogger(__name__)
 

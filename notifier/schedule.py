@@ -13,8 +13,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from notifier.config import Settings
 from notifier.model import PlannedMilestone, Recipient
+from notifier.settings import Settings
 from notifier.workdays import next_working_day
 
 DAY = timedelta(days=1)

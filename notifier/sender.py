@@ -29,7 +29,6 @@ from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
 from notifier.compose import message_id, recipient_identity
-from notifier.config import Settings
 from notifier.due import (
     DEFAULT_LEASE,
     Delivery,
@@ -46,6 +45,7 @@ from notifier.mail import Mailer, SendResult
 from notifier.model import Recipient
 from notifier.records import KnownDue, RecordedProblem, StatusEntry
 from notifier.schedule import DAY, WEEK, start_of_day, zone
+from notifier.settings import Settings
 
 if TYPE_CHECKING:
     from notifier.catalog import Catalog

@@ -12,9 +12,10 @@ from pathlib import Path
 
 from notifier.catalog import Catalog, load_catalog
 from notifier.compose import Composer
-from notifier.config import Settings, load_settings
+from notifier.config import load_settings
 from notifier.model import Problem
 from notifier.plan import DIRECTORY_FILE
+from notifier.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -89,9 +89,7 @@ def _plain(status: str, text: str, extra: Iterable[tuple[str, str]] = ()) -> Res
 
 
 GONE = _html("404 Not Found", _GONE_BODY)
-NOT_ALLOWED = _plain(
-    "405 Method Not Allowed", "Method not allowed", [("Allow", "GET, HEAD, POST")]
-)
+NOT_ALLOWED = _plain("405 Method Not Allowed", "Method not allowed", [("Allow", "GET, HEAD, POST")])
 WRONG_TYPE = _plain("415 Unsupported Media Type", f"Send the form as {FORM_TYPE}")
 TOO_LARGE = _plain("413 Content Too Large", "The form is too large")
 
@@ -109,9 +107,7 @@ def web_templates(folder: Path) -> jinja2.Environment:
 class StatusPage:
     """The route: reads the catalog the feeds were built from, and the ledger."""
 
-    def __init__(
-        self, store: FeedStore, ledger: Ledger, clock: Callable[[], datetime]
-    ) -> None:
+    def __init__(self, store: FeedStore, ledger: Ledger, clock: Callable[[], datetime]) -> None:
         self.store = store
         self.ledger = ledger
         self.clock = clock

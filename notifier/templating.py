@@ -15,9 +15,9 @@ from typing import Any
 
 import jinja2
 
-from notifier.config import FeedSettings, Settings
 from notifier.errors import UserError
 from notifier.kinds.base import Kind
+from notifier.settings import FeedSettings, Settings
 
 
 def environment(folder: Path) -> jinja2.Environment:

@@ -144,9 +144,7 @@ class FeedApp:
         self.store = store
         self.routes = dict(routes or {})
 
-    def __call__(
-        self, environ: dict[str, Any], start_response: StartResponse
-    ) -> Iterable[bytes]:
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = str(environ.get("REQUEST_METHOD", ""))
         try:
             status, headers, body = self.respond(environ)

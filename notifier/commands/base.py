@@ -9,7 +9,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
-from notifier.config import Settings, load_settings
+from notifier.config import load_settings
+from notifier.settings import Settings
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1

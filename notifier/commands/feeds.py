@@ -119,8 +119,10 @@ def _write(feed: Feed, output: str, context: Context) -> None:
             context.stdout.write(feed.body.decode("utf-8"))
         return
     atomic_write(Path(output), feed.body, mode=0o644)
-    print(f"Wrote {output}: {feed.title} ({feed.body.count(b'BEGIN:VEVENT')} events)",
-          file=context.stdout)
+    print(
+        f"Wrote {output}: {feed.title} ({feed.body.count(b'BEGIN:VEVENT')} events)",
+        file=context.stdout,
+    )
 
 
 # --- feeds ----------------------------------------------------------------------------------
@@ -149,9 +151,7 @@ def _rotation_target(catalog: Catalog, specs: list[FeedSpec], wanted: str) -> st
     found = catalog.directory.find(wanted)
     if found is not None and found.slug in names:
         return found.slug
-    raise UserError(
-        [f"no feed called '{wanted}'"], hint=f"Feeds: {', '.join(sorted(names))}."
-    )
+    raise UserError([f"no feed called '{wanted}'"], hint=f"Feeds: {', '.join(sorted(names))}.")
 
 
 def feeds_command(args: argparse.Namespace, context: Context) -> int:

@@ -11,12 +11,12 @@ from zoneinfo import ZoneInfo
 from notifier.catalog import load_catalog
 from notifier.commands.base import EXIT_OK, Context
 from notifier.compose import Composer
-from notifier.config import Settings
 from notifier.errors import DeliveryError, PlanError, UserError
 from notifier.kinds.reminder import compose_reminder, sample_reminder
 from notifier.kinds.samples import sample_planned
 from notifier.mail import OutboxMailer, describe, mailer_for
 from notifier.model import PlannedMilestone
+from notifier.settings import Settings
 
 
 def add_send_test(sub: argparse._SubParsersAction) -> None:

@@ -63,8 +63,7 @@ def resolve(catalog: Catalog, ref: str) -> PlannedMilestone:
         return by_key[matches[0]]
     if matches:
         raise UsageError(
-            f"'{ref}' matches {len(matches)} milestones; name one of them: "
-            + _listed(matches)
+            f"'{ref}' matches {len(matches)} milestones; name one of them: " + _listed(matches)
         )
     words = [part for part in ref.replace("/", " ").split() if part]
     near = [key for key in sorted(by_key) if any(w in key for w in words)] or sorted(by_key)
@@ -342,4 +341,3 @@ def _csv_row(
         planned.action.measure,
         "; ".join(o.name for o in planned.organisations),
     ]
-

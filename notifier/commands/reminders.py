@@ -15,7 +15,6 @@ from typing import Any
 from notifier.catalog import Catalog, load_catalog
 from notifier.commands.base import EXIT_OK, EXIT_USAGE, Context
 from notifier.compose import Composer
-from notifier.config import Settings
 from notifier.due import Outgoing, Skip, is_open
 from notifier.errors import UserError
 from notifier.kinds import KINDS, by_name, names
@@ -26,6 +25,7 @@ from notifier.model import PlannedMilestone, Recipient
 from notifier.records import KnownDue, LedgerEntry, RecordedProblem, StatusEntry
 from notifier.schedule import start_of_day, zone
 from notifier.sender import Outcome, messages_between, planned_messages, send_due_once
+from notifier.settings import Settings
 
 _KINDS = by_name()
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -42,6 +42,7 @@ def _date(text: str) -> date:
 
 
 # --- schedule -----------------------------------------------------------------------------
+
 
 def _kinds(text: str) -> list[str]:
     """'--kind due,digest': one or several kinds, each checked."""
@@ -223,9 +224,7 @@ def milestone_filter(
             suggestion = catalog.directory.suggestion(org)
             known = ", ".join(f"{o.name} ({o.slug})" for o in catalog.directory.organisations)
             hint = f"Did you mean '{suggestion}'? " if suggestion else ""
-            raise UsageError(
-                f"--org '{org}': no such organisation. {hint}Organisations: {known}."
-            )
+            raise UsageError(f"--org '{org}': no such organisation. {hint}Organisations: {known}.")
         slug = found.slug
     if plan is not None and catalog.plan(plan) is None:
         known = ", ".join(p.id for p in catalog.plans) or "none"

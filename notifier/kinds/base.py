@@ -16,7 +16,6 @@ from datetime import datetime
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
-from notifier.config import Settings
 from notifier.due import Outgoing
 from notifier.model import PlannedMilestone, Recipient
 from notifier.records import (
@@ -27,6 +26,7 @@ from notifier.records import (
     Statuses,
     is_done,
 )
+from notifier.settings import Settings
 
 if TYPE_CHECKING:
     from notifier.catalog import Catalog

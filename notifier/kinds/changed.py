@@ -13,7 +13,6 @@ from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
-from notifier.config import Settings
 from notifier.due import Outgoing
 from notifier.kinds.base import (
     Context,
@@ -31,6 +30,7 @@ from notifier.kinds.views import milestone_context
 from notifier.model import PlannedMilestone, Recipient
 from notifier.records import KnownDue
 from notifier.schedule import next_send_slot, recipients_for, start_of_day
+from notifier.settings import Settings
 from notifier.swedish import swedish_date, swedish_weekday
 
 if TYPE_CHECKING:

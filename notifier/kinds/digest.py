@@ -18,7 +18,6 @@ from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
-from notifier.config import Settings
 from notifier.due import NOTHING_TO_REPORT, Outgoing
 from notifier.kinds.base import Context, Kind, MessageComposer, Sources, Span
 from notifier.kinds.samples import sample_planned, samples
@@ -27,6 +26,7 @@ from notifier.model import PlannedMilestone, Recipient
 from notifier.progress import STATE_SWEDISH, UNFINISHED, state_of, tally, who_swedish
 from notifier.records import Snapshot, StatusEntry, Statuses
 from notifier.schedule import DAY, WEEK, coordinator, local_date, local_time, zone
+from notifier.settings import Settings
 from notifier.swedish import header_text, swedish_date, swedish_period
 from notifier.workdays import next_working_day
 
@@ -327,9 +327,7 @@ class DigestKind(Kind[DigestPeriod]):
         """What this digest says when it is sent."""
         failed = failures_since_last_digest(sources.snapshot, sources.now)
         since = since_last_digest(sources.snapshot, sources.now)
-        changes = status_lines(
-            sources.catalog, sources.status_history, since, sources.settings
-        )
+        changes = status_lines(sources.catalog, sources.status_history, since, sources.settings)
         return digest_data(
             item.payload, sources.catalog, sources.settings, failed, sources.statuses, changes
         )

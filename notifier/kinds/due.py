@@ -13,7 +13,6 @@ from datetime import datetime
 from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
-from notifier.config import Settings
 from notifier.due import Outgoing
 from notifier.kinds.base import (
     Context,
@@ -28,6 +27,7 @@ from notifier.kinds.base import (
 from notifier.kinds.views import milestone_context, sample_milestone_contexts, with_status_link
 from notifier.model import PlannedMilestone, Recipient
 from notifier.schedule import DAY, STALE_AFTER, coordinator, send_time
+from notifier.settings import Settings
 from notifier.workdays import next_working_day
 
 if TYPE_CHECKING:

@@ -19,7 +19,6 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from notifier.config import Settings
 from notifier.due import Outgoing
 from notifier.kinds.base import Context, Kind, MessageComposer, Sources, Span, by_time
 from notifier.kinds.samples import samples
@@ -27,6 +26,7 @@ from notifier.kinds.views import common_context
 from notifier.model import Recipient
 from notifier.records import RecordedProblem
 from notifier.schedule import STALE_AFTER, coordinator, zone
+from notifier.settings import Settings
 from notifier.swedish import header_text
 
 NAME = "problem"

@@ -16,7 +16,6 @@ from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
 from notifier.checks import parse_duration
-from notifier.config import Settings
 from notifier.due import Outgoing
 from notifier.errors import UserError
 from notifier.kinds.base import (
@@ -32,6 +31,7 @@ from notifier.kinds.base import (
 from notifier.kinds.views import milestone_context, sample_milestone_contexts, with_status_link
 from notifier.model import Plan, PlannedMilestone, Recipient
 from notifier.schedule import DAY, recipients_for, send_time, start_of_day, zone
+from notifier.settings import Settings
 from notifier.workdays import previous_working_day
 
 if TYPE_CHECKING:

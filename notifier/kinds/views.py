@@ -11,12 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from notifier.config import Settings
 from notifier.kinds.base import Context
 from notifier.kinds.samples import samples
 from notifier.links import status_url
 from notifier.model import PlannedMilestone, Recipient
 from notifier.schedule import local_date
+from notifier.settings import Settings
 from notifier.swedish import (
     relative_days,
     shorten,

@@ -22,7 +22,6 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from notifier.compose import Composer, message_id
-from notifier.config import CoordinatorSettings, FeedSettings, MailSettings, Settings
 from notifier.due import Outgoing
 from notifier.errors import UserError
 from notifier.kinds.changed import compose_change_notice
@@ -32,6 +31,7 @@ from notifier.kinds.problem import compose_problem_notice
 from notifier.kinds.reminder import Reminder, compose_reminder
 from notifier.mail import message_bytes
 from notifier.model import Action, Milestone, Organisation, Plan, PlannedMilestone, Recipient
+from notifier.settings import CoordinatorSettings, FeedSettings, MailSettings, Settings
 from notifier.swedish import (
     header_text,
     relative_days,
@@ -492,6 +492,7 @@ def test_every_kind_of_email_is_valid_multipart_utf8(composer, settings, kind):
 
 def test_the_attachment_is_the_feeds_own_event_with_the_same_uid(settings):
     from notifier import feed
+
     message = compose_reminder(
         Composer.load(TEMPLATES), reminder(), POLICE_RECIPIENT, NOW, settings
     )

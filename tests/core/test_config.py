@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from notifier.config import Settings, load_settings
+from notifier.config import load_settings
 from notifier.errors import ConfigError
+from notifier.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 

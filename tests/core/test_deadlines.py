@@ -152,9 +152,7 @@ RULE_EXAMPLES = [
 
 
 @table(RULE_EXAMPLES)
-def test_each_example_of_the_rules_reads_as_the_rules_say(
-    text: str, expected: list[Row]
-) -> None:
+def test_each_example_of_the_rules_reads_as_the_rules_say(text: str, expected: list[Row]) -> None:
     assert rows(text) == expected
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from notifier.catalog import load_catalog
-from notifier.config import Settings
 from notifier.directory import Directory, load_directory
 from notifier.schedule import recipients_for
+from notifier.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -107,9 +107,7 @@ def test_a_malformed_address_is_left_out_and_the_good_ones_kept(tmp_path: Path) 
 
 
 @pytest.mark.parametrize("slug", ["../../etc", "Polisen", "a/b", "", "-x"])
-def test_a_slug_that_is_not_a_feed_name_is_reported_and_replaced(
-    tmp_path: Path, slug: str
-) -> None:
+def test_a_slug_that_is_not_a_feed_name_is_reported_and_replaced(tmp_path: Path, slug: str) -> None:
     path = tmp_path / "organisations.toml"
     path.write_text(
         f'[[organisation]]\nname = "Länsstyrelsen"\nslug = "{slug}"\nemails = ["l@example.se"]\n',

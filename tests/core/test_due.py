@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from notifier.config import ReminderSettings, Settings
 from notifier.due import (
     DEFAULT_LEASE,
     EXPIRED,
@@ -25,6 +24,7 @@ from notifier.kinds.problem import problem_notices
 from notifier.kinds.reminder import Reminder, lead_label, reminders
 from notifier.model import Action, Milestone, Organisation, Plan, PlannedMilestone, Problem
 from notifier.records import RecordedProblem
+from notifier.settings import ReminderSettings, Settings
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 POLISEN = Organisation("Polisen", "polisen", emails=("polisen@example.se",))

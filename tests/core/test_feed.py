@@ -12,7 +12,6 @@ import pytest
 from ical.calendar_stream import IcsCalendarStream
 
 from notifier.catalog import Catalog, load_catalog
-from notifier.config import FeedSettings, Settings
 from notifier.feed import (
     WHOLE,
     History,
@@ -28,6 +27,7 @@ from notifier.feedstate import (
     save_history,
     write_feed_files,
 )
+from notifier.settings import FeedSettings, Settings
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 PLAN_DIR = ROOT / "plan"

@@ -13,7 +13,6 @@ import pytest
 
 from notifier.catalog import Catalog, load_catalog
 from notifier.compose import Composer
-from notifier.config import Settings
 from notifier.feed import refresh
 from notifier.feedhistory import History, milestone_uid
 from notifier.kinds.base import Sources
@@ -21,6 +20,7 @@ from notifier.kinds.digest import DIGEST, DigestPeriod, compose_digest, digest_d
 from notifier.model import Recipient
 from notifier.progress import Tally, tally
 from notifier.records import COORDINATOR, StatusEntry
+from notifier.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 KEY = "gotland-2024/delbart/1"  # due 31 March 2024, Polisen and Skolan

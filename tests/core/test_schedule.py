@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from notifier.config import DigestSettings, ReminderSettings, Settings
 from notifier.errors import UserError
 from notifier.kinds.changed import change_notices
 from notifier.kinds.digest import digest_times, digests
@@ -25,6 +24,7 @@ from notifier.model import (
     Recipient,
 )
 from notifier.records import KnownDue
+from notifier.settings import DigestSettings, ReminderSettings, Settings
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 ROOT = Path(__file__).resolve().parent.parent.parent

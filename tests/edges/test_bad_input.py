@@ -51,7 +51,7 @@ from test_deadlines import VOCABULARY, assert_well_formed
 from notifier import schedule
 from notifier.catalog import Catalog, load_catalog
 from notifier.compose import Composer
-from notifier.config import Settings, load_settings
+from notifier.config import load_settings
 from notifier.errors import ConfigError, PlanError, UserError
 from notifier.feed import WHOLE
 from notifier.feedstate import FeedStore
@@ -64,6 +64,7 @@ from notifier.mail import message_bytes
 from notifier.model import Reading
 from notifier.plan import load_plan
 from notifier.server import FeedServer
+from notifier.settings import Settings
 from notifier.when import read_when
 from notifier.wsgi import FeedApp
 
@@ -195,7 +196,9 @@ def _load_both(path: Path) -> None:
 
 
 @settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
 )
 @given(data=st.one_of(_mutated(SEED_BYTES), st.binary(max_size=400)))
 @example(data=b"")
@@ -210,11 +213,13 @@ def test_any_bytes_in_a_plan_file_load_or_name_the_file(plan_dir: Path, data: by
 
 
 @settings(
-    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
 )
 @given(data=st.one_of(_mutated(DIRECTORY_BYTES), st.binary(max_size=300)))
 @example(data=b"\xff\xfe")
-@example(data=b'[[organisation]]\nname = 5\n')
+@example(data=b"[[organisation]]\nname = 5\n")
 @example(data=b'organisation = "Polisen"\n')
 def test_any_bytes_in_the_directory_become_a_problem_naming_it(
     directory_dir: Path, data: bytes
@@ -256,8 +261,9 @@ TOML_SCALARS = st.one_of(
 )
 TOML_VALUES = st.recursive(
     TOML_SCALARS,
-    lambda inner: st.lists(inner, max_size=3)
-    | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
     max_leaves=6,
 )
 PLAN_KEYS = ["id", "title", "date", "year", "timezone", "intro", "leads", "headings"]
@@ -298,7 +304,9 @@ def _assert_names_line_and_field(
 
 
 @settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
 )
 @given(
     top=st.dictionaries(st.sampled_from(PLAN_KEYS) | st.text(max_size=6), TOML_VALUES, max_size=3),
@@ -369,9 +377,7 @@ def test_any_text_in_every_text_field_is_kept_verbatim(
     expected = text.replace("\r\n", "\n") if multiline else text
     action = plan.actions[0]
     assert plan.title == plan.intro == expected
-    assert (action.cause, action.goal, action.measure, action.who, action.when) == (
-        (expected,) * 5
-    )
+    assert (action.cause, action.goal, action.measure, action.who, action.when) == ((expected,) * 5)
     assert action.problem == expected
     assert action.area == f"1 {expected}"
     assert action.explicit_milestones is not None
@@ -405,9 +411,11 @@ def test_odd_entries_in_the_plan_folder_are_problems_naming_them(tmp_path: Path)
 @pytest.mark.parametrize(
     "tail",
     [
-        b'\n[[action]]\nid = "stor"\n"\xc3\xa5tg\xc3\xa4rd" = "' + b"x" * 8_000_000
+        b'\n[[action]]\nid = "stor"\n"\xc3\xa5tg\xc3\xa4rd" = "'
+        + b"x" * 8_000_000
         + b'"\nvem = "Polisen"\n',
-        b'\n[[action]]\nid = "rader"\n"\xc3\xa5tg\xc3\xa4rd" = """' + b"rad\n" * 500_000
+        b'\n[[action]]\nid = "rader"\n"\xc3\xa5tg\xc3\xa4rd" = """'
+        + b"rad\n" * 500_000
         + b'"""\nvem = "Polisen"\n',
         b"\n" * 1_000_000,
         b"# " + b"kommentar " * 800_000 + b"\n",
@@ -547,7 +555,7 @@ _FEED_SAFE_LINE = _FEED_SAFE.map(lambda text: text.replace("\n", " "))
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=_FEED_SAFE, organisation=_FEED_SAFE_LINE, title=_FEED_SAFE_LINE)
-@example(text="Rad ett\nrad två; \"citat\", komma\\ och \u2028", organisation="A, B; C", title="T")
+@example(text='Rad ett\nrad två; "citat", komma\\ och \u2028', organisation="A, B; C", title="T")
 def test_hostile_text_the_loader_accepts_is_published_as_a_feed_strict_parsers_read(
     tmp_path_factory: pytest.TempPathFactory, text: str, organisation: str, title: str
 ) -> None:
@@ -803,9 +811,7 @@ ENV_VALUES = st.one_of(
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    target=st.sampled_from(
-        [(s, k) for s, ks in SECTIONS.items() for k in ks]
-    ),
+    target=st.sampled_from([(s, k) for s, ks in SECTIONS.items() for k in ks]),
     value=ENV_VALUES,
 )
 @example(target=("server", "port"), value="http")
@@ -843,7 +849,7 @@ def test_an_unknown_key_of_a_known_section_in_the_environment_is_refused_by_name
     [
         (b'[smtp]\nhost = "' + b"h" * 5_000_000 + b'"\n', None),
         (b'[coordinator]\nname = "' + b"\xc3\xa5" * 1_000_000 + b'"\n', None),
-        (b'[reminders]\nleads = [' + b'"1d", ' * 100_000 + b"]\n", "reminders.leads"),
+        (b"[reminders]\nleads = [" + b'"1d", ' * 100_000 + b"]\n", "reminders.leads"),
         (b'[reminders]\nleads = ["' + b"9" * 100_000 + b'd"]\n', "reminders.leads"),
         (b'[feeds]\nrefresh = "' + b"9" * 30 + b'd"\n', "feeds.refresh"),
         (b"[smtp]\nport = " + b"9" * 4000 + b"\n", "smtp.port"),
@@ -1079,7 +1085,7 @@ def _status(reply: bytes) -> int:
     match = STATUS_LINE.match(reply)
     assert match, f"no status line: {reply[:120]!r}"
     assert b"Traceback" not in reply
-    assert b"File \"" not in reply
+    assert b'File "' not in reply
     return int(match.group(1))
 
 
@@ -1202,7 +1208,8 @@ def _requests(draw: st.DrawFn) -> bytes:
 
 
 @settings(
-    max_examples=150, deadline=None,
+    max_examples=150,
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(request_bytes=st.one_of(_requests(), st.binary(max_size=300)))
@@ -1225,8 +1232,9 @@ def test_any_request_gets_a_proper_answer_and_nothing_but_a_feed(
     before=st.lists(st.sampled_from(["calendar", "polisen", "x", "", "etc"]), max_size=3),
     dot=st.lists(st.sampled_from([".", "%2e", "%2E"]), min_size=2, max_size=2),
     slash=st.sampled_from(["/", "%2f", "%2F", "\\", "%5c", "%5C"]),
-    after=st.lists(st.sampled_from(["calendar.ics", "polisen.ics", "etc", "passwd", ""]),
-                   max_size=3),
+    after=st.lists(
+        st.sampled_from(["calendar.ics", "polisen.ics", "etc", "passwd", ""]), max_size=3
+    ),
 )
 def test_dot_dot_in_any_spelling_is_refused(
     served: Served, before: list[str], dot: list[str], slash: str, after: list[str]
@@ -1242,8 +1250,11 @@ def test_dot_dot_in_any_spelling_is_refused(
     value=st.text(
         st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"),
         max_size=60,
-    ) | st.from_regex(r"\A[A-Z][a-z]{2}, [0-9]{1,25} [A-Z][a-z]{2} [0-9]{1,25} [0-9]{1,25}:"
-                      r"[0-9][0-9]:[0-9][0-9] ([+-][0-9]{1,25}|GMT)\Z"),
+    )
+    | st.from_regex(
+        r"\A[A-Z][a-z]{2}, [0-9]{1,25} [A-Z][a-z]{2} [0-9]{1,25} [0-9]{1,25}:"
+        r"[0-9][0-9]:[0-9][0-9] ([+-][0-9]{1,25}|GMT)\Z"
+    ),
 )
 @example(header="If-Modified-Since", value="Mon, 01 Jan 99999999999999999999 00:00:00 GMT")
 def test_any_validator_header_gives_200_or_304(served: Served, header: str, value: str) -> None:
@@ -1352,9 +1363,7 @@ def _assert_only_expected_headers(message: EmailMessage, to: str) -> None:
     assert received["Auto-Submitted"] == "auto-generated"
 
 
-def _hostile_plan(
-    folder: Path, text: str, organisation: str, title: str | None = None
-) -> Catalog:
+def _hostile_plan(folder: Path, text: str, organisation: str, title: str | None = None) -> Catalog:
     """One action whose every text is ``text`` (and the plan's title, unless given); an
     organisation called ``organisation`` with an address, and 'Skolan ``organisation``'
     without one (reached through the coordinator)."""
@@ -1400,12 +1409,14 @@ def _every_kind(
     reminder = reminders[0]
     planned = reminder.about
     for recipient in reminder.recipients:
-        yield reminder_kind.compose_reminder(composer, reminder, recipient, NOW, settings_), (
-            recipient.address
+        yield (
+            reminder_kind.compose_reminder(composer, reminder, recipient, NOW, settings_),
+            (recipient.address),
         )
-        yield compose_change_notice(
-            composer, planned, date(2024, 5, 1), recipient, NOW, settings_
-        ), recipient.address
+        yield (
+            compose_change_notice(composer, planned, date(2024, 5, 1), recipient, NOW, settings_),
+            recipient.address,
+        )
     yield compose_due_notice(composer, planned, coordinator, NOW, settings_), coordinator.address
     digest = DigestData(
         date(2024, 5, 6), date(2024, 6, 3), upcoming=[planned], overdue=[planned],
@@ -1490,4 +1501,3 @@ def test_an_address_the_directory_accepts_can_be_used_in_a_message(
         for recipient in reminder.recipients:
             message = reminder_kind.compose_reminder(composer, reminder, recipient, NOW, settings_)
             _assert_only_expected_headers(message, recipient.address)
-

@@ -231,7 +231,6 @@ def test_import_refuses_an_id_that_could_leave_the_folder(tmp_path: Path) -> Non
     assert code == 2 and not target.exists()
 
 
-
 # --- schedule and status: every message, from the plans and the ledger ----------------------
 
 MIDSUMMER_EVE = datetime(2024, 6, 21, 12, 0, tzinfo=UTC)  # 14:00 in Stockholm

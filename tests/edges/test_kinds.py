@@ -21,7 +21,6 @@ import pytest
 
 from notifier.catalog import Catalog
 from notifier.compose import Composer
-from notifier.config import Settings
 from notifier.due import Outgoing
 from notifier.errors import UserError
 from notifier.kinds import KINDS, names
@@ -33,6 +32,7 @@ from notifier.mail import OutboxMailer
 from notifier.model import Action, Milestone, Organisation, Plan, PlannedMilestone, Recipient
 from notifier.schedule import recipients_for, send_time, start_of_day
 from notifier.sender import messages_between, send_due_once
+from notifier.settings import Settings
 from notifier.workdays import next_working_day
 
 ROOT = Path(__file__).resolve().parent.parent.parent

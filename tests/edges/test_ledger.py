@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from notifier.config import ReminderSettings, Settings
 from notifier.due import Delivery, Outgoing, Skip
 from notifier.kinds.reminder import reminders
 from notifier.ledger import (
@@ -24,6 +23,7 @@ from notifier.ledger import (
 )
 from notifier.model import Action, Milestone, Organisation, Plan, PlannedMilestone, Problem
 from notifier.records import KnownDue, RecordedProblem
+from notifier.settings import ReminderSettings, Settings
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 NOW = datetime(2024, 5, 31, 8, 0, tzinfo=STOCKHOLM)

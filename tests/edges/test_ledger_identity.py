@@ -75,8 +75,8 @@ def test_outbox_messages_are_private(tmp_path: Path, common_umask: None) -> None
 
 def test_feed_files_stay_readable_by_the_web_server_whatever_the_umask(tmp_path: Path) -> None:
     from notifier.catalog import load_catalog
-    from notifier.config import Settings
     from notifier.feedstate import FeedStore
+    from notifier.settings import Settings
 
     root = Path(__file__).resolve().parent.parent.parent
     store = FeedStore(Settings())

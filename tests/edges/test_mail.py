@@ -23,7 +23,6 @@ import pytest
 from smtp_server import PERMANENT, TEMPORARY, SmtpServer, new_ca
 
 from notifier import mimepolicy
-from notifier.config import MailSettings, Settings, SmtpSettings
 from notifier.errors import ConfigError
 from notifier.mail import (
     Mailer,
@@ -33,6 +32,7 @@ from notifier.mail import (
     mailer_for,
     message_bytes,
 )
+from notifier.settings import MailSettings, Settings, SmtpSettings
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SENDER = "notifier@gotland.example"
@@ -293,9 +293,12 @@ def test_a_refused_login_is_kept_for_a_retry_and_marked_as_refused_naming_the_us
 
 def test_a_server_that_requires_a_login_is_a_refused_login_not_a_refused_message(tmp_path, ca):
     # aiosmtpd answers MAIL with 530 when AUTH is required and the client did not log in.
-    with SmtpServer(
-        security="starttls", ca=ca, ca_dir=tmp_path, credentials=("notifier", "hemligt")
-    ) as server, SmtpMailer(smtp_settings(server), SENDER) as mailer:
+    with (
+        SmtpServer(
+            security="starttls", ca=ca, ca_dir=tmp_path, credentials=("notifier", "hemligt")
+        ) as server,
+        SmtpMailer(smtp_settings(server), SENDER) as mailer,
+    ):
         (result,) = mailer.send(swedish_message(), [POLICE])
     assert (result.ok, result.permanent, result.code, result.login_refused) == (
         False,
@@ -332,9 +335,7 @@ def test_a_password_outside_ascii_is_a_refused_login_that_says_why(tmp_path, ca)
     ("host", "login"),
     [("127.0.0.1", {"username": "notifier", "password": "hemligt"}), ("192.0.2.25", {})],
 )
-def test_settings_that_would_send_in_clear_text_never_reach_the_network(
-    plain_server, host, login
-):
+def test_settings_that_would_send_in_clear_text_never_reach_the_network(plain_server, host, login):
     # The configuration refuses these; settings built any other way are refused here too,
     # before a connection is opened, so AUTH never goes out without TLS.
     port = plain_server.port if host == "127.0.0.1" else 25

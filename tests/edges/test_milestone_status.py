@@ -73,9 +73,7 @@ def test_done_on_the_command_line_stops_reminders_and_the_due_notice(
     assert f"{SIG}: done (Polisen," in out
 
     code, out = at(SEPTEMBER, project, "schedule", "--to", "2024-11-30", "--json")
-    messages = [
-        m for m in json.loads(out)["messages"] if m.get("milestone", {}).get("key") == SIG
-    ]
+    messages = [m for m in json.loads(out)["messages"] if m.get("milestone", {}).get("key") == SIG]
     assert [m["kind"] for m in messages] == ["reminder", "reminder", "reminder", "due"]
     for message in messages:
         for recipient in message["recipients"]:

@@ -20,7 +20,6 @@ import pytest
 
 from notifier.catalog import ActionView, Catalog
 from notifier.compose import message_id, recipient_identity
-from notifier.config import DigestSettings, Settings
 from notifier.directory import Directory
 from notifier.due import DEFAULT_LEASE, NOTHING_TO_REPORT
 from notifier.kinds.digest import digests
@@ -39,6 +38,7 @@ from notifier.model import (
 )
 from notifier.records import StatusEntry
 from notifier.sender import SendReport, send_due_once
+from notifier.settings import DigestSettings, Settings
 from notifier.workdays import is_working_day
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")

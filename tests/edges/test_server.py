@@ -25,11 +25,11 @@ import pytest
 
 from notifier.catalog import load_catalog
 from notifier.cli import main
-from notifier.config import FeedSettings, Settings
 from notifier.feed import WHOLE, feed_path
 from notifier.feedstate import FeedStore, TokenFile
 from notifier.metrics import Health
 from notifier.server import FeedServer
+from notifier.settings import FeedSettings, Settings
 from notifier.wsgi import FeedApp, build_app
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -128,9 +128,7 @@ def test_plan_and_organisation_feeds_are_served(client, store) -> None:
 
 def test_if_none_match_gives_304_without_a_body(client, store) -> None:
     etag = store.feeds["polisen"].etag
-    status, headers, body = client.request(
-        "/calendar/polisen.ics", headers={"If-None-Match": etag}
-    )
+    status, headers, body = client.request("/calendar/polisen.ics", headers={"If-None-Match": etag})
     assert (status, body) == (304, b"")
     assert headers["ETag"] == etag
     assert headers["Content-Length"] is None
@@ -175,8 +173,9 @@ def test_a_plan_update_changes_the_etag_and_the_old_one_gets_the_new_feed(
     shutil.copytree(ROOT / "plan", plan)
     path = plan / "gotland-2024.toml"
     path.write_text(
-        path.read_text(encoding="utf-8").replace("Implementera metoden Krogar mot knark.",
-                                                 "Inför metoden Krogar mot knark."),
+        path.read_text(encoding="utf-8").replace(
+            "Implementera metoden Krogar mot knark.", "Inför metoden Krogar mot knark."
+        ),
         encoding="utf-8",
     )
     store.update(load_catalog(plan), REBUILT)
@@ -185,8 +184,9 @@ def test_a_plan_update_changes_the_etag_and_the_old_one_gets_the_new_feed(
     assert headers["ETag"] != old
     assert headers["Last-Modified"] == "Sat, 01 Jun 2024 07:00:00 GMT"
     assert "Inför metoden Krogar mot knark" in body.decode()
-    status, _, _ = client.request("/calendar/grundskolan.ics", headers={
-        "If-Modified-Since": BUILT_HTTP})
+    status, _, _ = client.request(
+        "/calendar/grundskolan.ics", headers={"If-Modified-Since": BUILT_HTTP}
+    )
     assert status == 304  # its feed did not change
 
 
@@ -195,8 +195,16 @@ def test_a_plan_update_changes_the_etag_and_the_old_one_gets_the_new_feed(
 
 @pytest.mark.parametrize(
     "path",
-    ["/calendar/nobody.ics", "/calendar/polisen", "/calendar/polisen.ics/", "/calendar",
-     "/", "/calendar/Polisen.ics", "/favicon.ico", "/calendar/x/polisen.ics"],
+    [
+        "/calendar/nobody.ics",
+        "/calendar/polisen",
+        "/calendar/polisen.ics/",
+        "/calendar",
+        "/",
+        "/calendar/Polisen.ics",
+        "/favicon.ico",
+        "/calendar/x/polisen.ics",
+    ],
 )
 def test_unknown_paths_get_the_same_404(client, path: str) -> None:
     status, headers, body = client.request(path)
@@ -207,9 +215,15 @@ def test_unknown_paths_get_the_same_404(client, path: str) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    ["/../plan/organisations.toml", "/calendar/..%2f..%2fetc/passwd.ics",
-     "/calendar/%2e%2e/polisen.ics", "/calendar//polisen.ics", "/calendar\\polisen.ics",
-     "/calendar/%00.ics", "/calendar/%C3%A5.ics"],
+    [
+        "/../plan/organisations.toml",
+        "/calendar/..%2f..%2fetc/passwd.ics",
+        "/calendar/%2e%2e/polisen.ics",
+        "/calendar//polisen.ics",
+        "/calendar\\polisen.ics",
+        "/calendar/%00.ics",
+        "/calendar/%C3%A5.ics",
+    ],
 )
 def test_odd_paths_get_400(client, path: str) -> None:
     status, _, body = client.request(path)
@@ -324,14 +338,14 @@ def project(tmp_path: Path) -> Path:
 
 def run(project: Path, *argv: str) -> tuple[int, str]:
     out = io.StringIO()
-    code = main(["--config", str(project / "config.toml"), *argv], stdout=out,
-                clock=lambda: BUILT)
+    code = main(["--config", str(project / "config.toml"), *argv], stdout=out, clock=lambda: BUILT)
     return code, out.getvalue()
 
 
 def test_feed_command_writes_one_feed_atomically(project) -> None:
-    code, out = run(project, "feed", "--org", "Polisområde Gotland", "-o",
-                    str(project / "polisen.ics"))
+    code, out = run(
+        project, "feed", "--org", "Polisområde Gotland", "-o", str(project / "polisen.ics")
+    )
     assert code == 0, out
     body = (project / "polisen.ics").read_bytes()
     assert len(icalendar.Calendar.from_ical(body).walk("VEVENT")) == 8
@@ -347,9 +361,21 @@ def test_feed_command_writes_one_feed_atomically(project) -> None:
 
 def test_feed_command_writes_crlf_bytes_to_stdout(project) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "notifier", "--config", str(project / "config.toml"),
-         "feed", "--org", "wisbygymnasiet", "-o", "-"],
-        capture_output=True, check=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "notifier",
+            "--config",
+            str(project / "config.toml"),
+            "feed",
+            "--org",
+            "wisbygymnasiet",
+            "-o",
+            "-",
+        ],
+        capture_output=True,
+        check=True,
+        timeout=60,
     )
     assert result.stdout.startswith(b"BEGIN:VCALENDAR\r\n")
     assert result.stdout.count(b"BEGIN:VEVENT") == 1
@@ -400,9 +426,18 @@ class Served:
 
     def __init__(self, project: Path) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "notifier", "--debug", "--config",
-             str(project / "config.toml"), "serve"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "notifier",
+                "--debug",
+                "--config",
+                str(project / "config.toml"),
+                "serve",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         self.log: queue.Queue[str] = queue.Queue()
@@ -450,9 +485,12 @@ def test_serve_reloads_on_sighup_and_keeps_the_last_good_feeds(project) -> None:
     served = Served(project)
     plan = project / "plan" / "gotland-2024.toml"
     try:
-        plan.write_text(plan.read_text(encoding="utf-8").replace(
-            "Implementera metoden Krogar mot knark.", "Inför metoden Krogar mot knark."),
-            encoding="utf-8")
+        plan.write_text(
+            plan.read_text(encoding="utf-8").replace(
+                "Implementera metoden Krogar mot knark.", "Inför metoden Krogar mot knark."
+            ),
+            encoding="utf-8",
+        )
         served.process.send_signal(signal.SIGHUP)
         served.wait_for_log("reloaded plans")
         edited = served.get()

@@ -23,7 +23,7 @@ import pytest
 from notifier.catalog import load_catalog
 from notifier.cli import main
 from notifier.compose import Composer
-from notifier.config import Settings, load_settings
+from notifier.config import load_settings
 from notifier.feedstate import PublishedFeeds, publish
 from notifier.ledger import SqliteLedger
 from notifier.links import LinkSigner, secret_path, signer_for, status_url, with_secret
@@ -31,6 +31,7 @@ from notifier.mail import OutboxMailer
 from notifier.model import Recipient
 from notifier.sender import SendReport, send_due_once
 from notifier.server import FeedServer
+from notifier.settings import Settings
 from notifier.wsgi import build_app
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")

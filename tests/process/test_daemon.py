@@ -338,9 +338,9 @@ def test_a_refused_action_keeps_its_last_good_milestone_while_the_others_follow_
 ) -> None:
     daemon.wait_for("READY=1")
     # The milestone due in ten days got its late reminder, to both its organisations.
-    _eventually(lambda: b'notifier_messages_sent_total{kind="reminder"} 2.0' in daemon.get(
-        "/metrics"
-    )[1])
+    _eventually(
+        lambda: b'notifier_messages_sent_total{kind="reminder"} 2.0' in daemon.get("/metrics")[1]
+    )
     swept = _last_sweep(daemon)
     plan = daemon.project / "plan" / "gotland-2024.toml"
     text = plan.read_text(encoding="utf-8")
@@ -399,9 +399,7 @@ def test_an_action_refused_at_start_sends_nothing_until_it_is_fixed(
     daemon, notify = _start(project, smtp, tmp_path)
     try:
         daemon.wait_for("READY=1")
-        daemon.wait_log(
-            "action gotland-2024/lilla-islandsmodellen was not accepted and left out"
-        )
+        daemon.wait_log("action gotland-2024/lilla-islandsmodellen was not accepted and left out")
         _eventually(lambda: len(_to_coordinator(smtp, "unknown key 'datum'")) == 1)
         _eventually(lambda: _last_sweep(daemon) is not None)
         assert _received_for(smtp, "socialtjansten@gotland.example") == []
