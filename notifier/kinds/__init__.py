@@ -14,10 +14,18 @@ from notifier.kinds.base import Kind
 from notifier.kinds.changed import CHANGE_NOTICE
 from notifier.kinds.digest import DIGEST
 from notifier.kinds.due import DUE_NOTICE
+from notifier.kinds.escalation import ESCALATION
 from notifier.kinds.problem import PROBLEM_NOTICE
 from notifier.kinds.reminder import REMINDER
 
-KINDS: tuple[Kind[Any], ...] = (REMINDER, DUE_NOTICE, CHANGE_NOTICE, DIGEST, PROBLEM_NOTICE)
+KINDS: tuple[Kind[Any], ...] = (
+    REMINDER,
+    DUE_NOTICE,
+    ESCALATION,
+    CHANGE_NOTICE,
+    DIGEST,
+    PROBLEM_NOTICE,
+)
 
 
 def names(kinds: Sequence[Kind[Any]] = KINDS) -> tuple[str, ...]:

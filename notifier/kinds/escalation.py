@@ -1,0 +1,355 @@
+"""Escalations: a milestone still not done some working days after its due date. Pure.
+
+The first goes out ``escalation.after_working_days`` Swedish working days after the due date,
+at the reminders' send time, to every recipient of the milestone's reminders and to the
+coordinator; then again every ``escalation.every_days`` days (moved to the next working day
+when that is a holiday: a day later changes nothing for a milestone already late), for ever,
+until the milestone is done. ``escalation.enabled = false`` lists none.
+
+The coordinator is one more recipient of the same message, not a message of its own: one
+key, one moment, one catch-up group and one decision to silence, so the coordinator is told
+exactly when and only when the organisations are, and the ledger records each copy. The
+templates give the coordinator's copy its own wording (``to_coordinator``).
+
+Catch-up: the escalations of one milestone replace each other, so after downtime only the
+latest missed one goes out. A series is taken up late only within ``TAKE_UP`` (or one
+interval, if longer) of its first moment, or of the milestone's reopening: a plan far older
+than the installation (a 2024 plan started in 2026), or a ledger that predates escalations,
+would otherwise send every organisation one escalation per long-overdue milestone at once,
+about milestones nobody could yet report done. Those are recorded as skipped; the weekly
+digest lists every overdue open milestone however old, and the coordinator decides. Once a
+series has gone out, it goes on for as long as the milestone is not done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import date, datetime, timedelta
+from email.message import EmailMessage
+from typing import TYPE_CHECKING, Any
+
+from notifier.due import Outgoing
+from notifier.kinds.base import (
+    Context,
+    Kind,
+    MessageComposer,
+    Sources,
+    Span,
+    about,
+    by_time,
+    done_reason,
+    milestone_summary,
+)
+from notifier.kinds.samples import samples
+from notifier.kinds.views import SAMPLE_STATUS_URL, milestone_context
+from notifier.links import ROUTE, expiry, link_problem, signer_for
+from notifier.model import PlannedMilestone, Recipient
+from notifier.records import Snapshot, StatusEntry, Statuses
+from notifier.schedule import DAY, coordinator, local_date, recipients_for, send_time
+from notifier.settings import Settings
+from notifier.swedish import swedish_date
+from notifier.workdays import is_working_day, next_working_day
+
+if TYPE_CHECKING:
+    from notifier.catalog import Catalog
+
+NAME = "escalation"
+# How long after its first moment (or the milestone's reopening) a series that never went
+# out may still start: downtime of a few weeks loses no escalation, an old plan floods no one.
+TAKE_UP = timedelta(weeks=4)
+NOT_TAKEN_UP = "overdue since before escalations could start: the weekly digest lists it"
+# Bounds the working-day count: a plan a century old is a typo, not a reason to loop.
+_MAX_DAYS = 40 * 366
+
+# An escalation's payload is its number in the milestone's series, counting from 1.
+Escalation = Outgoing[int]
+
+
+def escalation_key(planned: PlannedMilestone, day: date) -> str:
+    """'escalation/gotland-2024/sig/1/2024-06-30/2024-07-08': a moved due date starts anew."""
+    return f"{NAME}/{planned.key}/{planned.milestone.due.isoformat()}/{day.isoformat()}"
+
+
+def first_day(due: date, settings: Settings) -> date:
+    """The ``after_working_days``-th working day after ``due``."""
+    day, counted = due, 0
+    while counted < settings.escalation.after_working_days:
+        day += DAY
+        counted += is_working_day(day)
+    return day
+
+
+def working_days_late(due: date, today: date) -> int:
+    """Working days after ``due`` up to and including ``today``: 0 on or before it."""
+    days = min((today - due).days, _MAX_DAYS)
+    return sum(is_working_day(due + DAY * n) for n in range(1, days + 1))
+
+
+def _series(first: date, every: int, start: date, end: date) -> Iterator[tuple[int, date]]:
+    """(number, send day) of the series from ``first`` whose nominal days reach from a little
+    before ``start`` to ``end``; each nominal day moves to the next working day, from the
+    first day on, so the series does not drift. Days a move makes equal are given once."""
+    lead = max((start - first).days - 14, 0) // every
+    previous = None
+    number = lead
+    while True:
+        nominal = first + timedelta(days=number * every)
+        if nominal > end:
+            return
+        day = next_working_day(nominal)
+        if day != previous:
+            yield number + 1, day
+        previous = day
+        number += 1
+
+
+def escalations(catalog: Catalog, settings: Settings, span: Span) -> list[Escalation]:
+    """Each milestone's escalations in [span.start, span.end), and the latest one before the
+    span: with ``every_days`` longer than the span reaches back, the catch-up rule must still
+    find the one just missed."""
+    if not settings.escalation.enabled:
+        return []
+    every = settings.escalation.every_days
+    start, end = local_date(span.start, settings), local_date(span.end, settings)
+    boss = coordinator(settings)
+    items: list[Escalation] = []
+    for planned in catalog.milestones:
+        first = first_day(planned.milestone.due, settings)
+        recipients = _with_coordinator(recipients_for(planned, settings), boss)
+        before: Escalation | None = None
+        for number, day in _series(first, every, start, end):
+            item = _escalation(planned, number, send_time(day, settings), recipients)
+            if item.send_at < span.start:
+                before = item
+            elif item.send_at < span.end:
+                items.append(item)
+        if before is not None:
+            items.append(before)
+    return by_time(items)
+
+
+def _with_coordinator(recipients: tuple[Recipient, ...], boss: Recipient) -> tuple[Recipient, ...]:
+    """The milestone's recipients and the coordinator, who gets one copy only: standing in
+    for an organisation, or with an organisation's own address, that one is the copy."""
+    if any(_is(r.address, boss.address) for r in recipients):
+        return recipients
+    return (*recipients, boss)
+
+
+def _is(address: str, other: str) -> bool:
+    return address.strip().casefold() == other.strip().casefold()
+
+
+def _escalation(
+    planned: PlannedMilestone, number: int, send_at: datetime, recipients: tuple[Recipient, ...]
+) -> Escalation:
+    return Outgoing(
+        key=escalation_key(planned, send_at.date()),
+        kind=NAME,
+        group=f"{NAME}/{planned.key}",
+        send_at=send_at,
+        expires_at=None,
+        recipients=recipients,
+        payload=number,
+        about=planned,
+        title=f"escalation {number} ({send_at.date().isoformat()})",
+    )
+
+
+# --- Whether a series may start -----------------------------------------------------------
+
+
+def reopened_at(history: Sequence[StatusEntry], milestone_key: str) -> datetime | None:
+    """When the milestone was last reopened, if ever."""
+    moments = [e.at for e in history if e.milestone_key == milestone_key and e.state == "reopened"]
+    return max(moments, default=None)
+
+
+def take_up_until(planned: PlannedMilestone, sources: Sources) -> datetime:
+    """Until when a series of ``planned`` that never went out may still start."""
+    settings = sources.settings
+    since = send_time(first_day(planned.milestone.due, settings), settings)
+    reopened = reopened_at(sources.status_history, planned.key)
+    if reopened is not None and reopened > since:
+        since = reopened
+    return since + max(TAKE_UP, timedelta(days=settings.escalation.every_days))
+
+
+def escalated(snapshot: Snapshot) -> set[tuple[str, date]]:
+    """(milestone key, due date) of every series of which one escalation went out."""
+    return {
+        (e.milestone_key, e.due_date)
+        for e in snapshot.values()
+        if e.kind == NAME and e.state == "sent" and e.milestone_key and e.due_date
+    }
+
+
+def proposal(statuses: Statuses, milestone_key: str) -> StatusEntry | None:
+    """The proposed new date waiting for the coordinator, if that is where it stands."""
+    entry = statuses.get(milestone_key)
+    return entry if entry is not None and entry.state == "needs-new-date" else None
+
+
+# --- The message --------------------------------------------------------------------------
+
+
+def escalation_status_url(
+    planned: PlannedMilestone, recipient: Recipient, day: date, settings: Settings
+) -> str:
+    """The recipient's personal status link, good for ``links.expiry_days`` after the due
+    date or after ``day`` (the escalation's), whichever is later.
+
+    An escalation asks for an answer through the link, long after the due date's links
+    have expired; a link that answers 404 would leave the recipient nothing to do. The day
+    is the escalation's own, so a resend carries the same link.
+    """
+    signer = signer_for(settings)
+    if signer is None or link_problem(settings):
+        return ""
+    expires = max(expiry(planned, settings), day + timedelta(days=settings.links.expiry_days))
+    token = signer.token(planned.key, recipient, expires)
+    return f"{settings.feeds.base_url.rstrip('/')}{ROUTE}{token}"
+
+
+def _late_text(days: int) -> str:
+    return f"{days} arbetsdag" if days == 1 else f"{days} arbetsdagar"
+
+
+def every_text(days: int) -> str:
+    """'varje dag', 'varje vecka', 'varannan vecka', 'var 3:e dag', 'var 21:a dag'."""
+    named = {1: "varje dag", 2: "varannan dag", 7: "varje vecka", 14: "varannan vecka"}
+    if days in named:
+        return named[days]
+    ending = "a" if days % 10 in (1, 2) and days % 100 not in (11, 12) else "e"
+    return f"var {days}:{ending} dag"
+
+
+def escalation_context(
+    planned: PlannedMilestone,
+    number: int,
+    recipient: Recipient,
+    now: datetime,
+    settings: Settings,
+    pending: StatusEntry | None = None,
+) -> Context:
+    context = milestone_context(planned, recipient, now, settings)
+    late = working_days_late(planned.milestone.due, local_date(now, settings))
+    context.update(
+        number=number,
+        late_days=late,
+        late_text=_late_text(late),
+        every_text=every_text(settings.escalation.every_days),
+        to_coordinator=_is(recipient.address, settings.coordinator.email),
+        milestone_ref=planned.key,
+        proposed_due=swedish_date(pending.proposed_due)
+        if pending is not None and pending.proposed_due
+        else "",
+    )
+    return context
+
+
+def compose_escalation(
+    composer: MessageComposer,
+    item: Escalation,
+    recipient: Recipient,
+    now: datetime,
+    sources: Sources,
+) -> EmailMessage:
+    planned, settings = about(item), sources.settings
+    pending = proposal(sources.statuses, planned.key)
+    context = escalation_context(planned, item.payload, recipient, now, settings, pending)
+    day = local_date(item.send_at, settings)
+    context["status_url"] = escalation_status_url(planned, recipient, day, settings)
+    return composer.message(NAME, context, recipient, key=item.key, now=now, settings=settings)
+
+
+class EscalationKind(Kind[int]):
+    name = NAME
+    label = "escalation"
+    nouns = ("escalation", "escalations")
+    repeats = True
+
+    def __init__(self) -> None:
+        # The last snapshot asked about and what it says was escalated: ``silenced`` is
+        # asked once per message of a step, and a snapshot may hold many thousand rows.
+        self._seen: tuple[Snapshot, set[tuple[str, date]]] | None = None
+
+    def messages(self, sources: Sources, span: Span) -> list[Escalation]:
+        return escalations(sources.catalog, sources.settings, span)
+
+    def _started(self, planned: PlannedMilestone, snapshot: Snapshot) -> bool:
+        if self._seen is None or self._seen[0] is not snapshot:
+            self._seen = (snapshot, escalated(snapshot))
+        return (planned.key, planned.milestone.due) in self._seen[1]
+
+    def _not_taken_up(self, item: Escalation, sources: Sources) -> str | None:
+        """NOT_TAKEN_UP when the item's series never went out and may no longer start.
+
+        Judged at ``sources.now``, not at the item's moment: while the series may still
+        start, its first (or latest missed) escalation goes out and the later ones follow.
+        """
+        planned = about(item)
+        if sources.now < take_up_until(planned, sources):
+            return None
+        return None if self._started(planned, sources.snapshot) else NOT_TAKEN_UP
+
+    def silenced(self, item: Escalation, sources: Sources) -> str | None:
+        # Level-triggered: a milestone reopened before this moment is escalated again.
+        return done_reason(item, sources) or self._not_taken_up(item, sources)
+
+    def withheld(self, item: Escalation, sources: Sources) -> str | None:
+        return self.silenced(item, sources)
+
+    def compose(
+        self,
+        item: Escalation,
+        recipient: Recipient,
+        now: datetime,
+        sources: Sources,
+        composer: MessageComposer,
+    ) -> EmailMessage:
+        return compose_escalation(composer, item, recipient, now, sources)
+
+    def sample_contexts(self, settings: Settings) -> Sequence[Context]:
+        contexts = []
+        boss = coordinator(settings)
+        standing_in = Recipient(boss.address, "Regionstyrelseförvaltningen", True)
+        full, plain = samples()
+        # The full sample is the coordinator standing in for an organisation, told of a
+        # repeat with a proposed date waiting and a status link; the plain one goes to an
+        # organisation; the last is the coordinator's own copy.
+        for sample, recipient in ((full, standing_in), (plain, plain.recipient), (plain, boss)):
+            # Three weeks after the sample's due date: a Monday, a working day.
+            now = sample.now + timedelta(days=22)
+            pending = (
+                StatusEntry(
+                    sample.planned.key,
+                    "needs-new-date",
+                    "Polisen",
+                    now - timedelta(days=3),
+                    "link",
+                    proposed_due=date(2024, 9, 30),
+                )
+                if sample.full
+                else None
+            )
+            number = 2 if sample.full else 1
+            context = escalation_context(sample.planned, number, recipient, now, settings, pending)
+            context["status_url"] = SAMPLE_STATUS_URL if sample.full else ""
+            contexts.append(context)
+        return contexts
+
+    def summary(self, item: Escalation, sources: Sources) -> str:
+        planned = about(item)
+        late = working_days_late(planned.milestone.due, local_date(item.send_at, sources.settings))
+        return milestone_summary(
+            planned, f"due {planned.milestone.due}, {late} working days late (#{item.payload})"
+        )
+
+    def details(self, item: Escalation, sources: Sources) -> dict[str, Any]:
+        planned = about(item)
+        late = working_days_late(planned.milestone.due, local_date(item.send_at, sources.settings))
+        return {"number": item.payload, "working_days_late": late}
+
+
+ESCALATION = EscalationKind()
