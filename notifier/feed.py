@@ -40,6 +40,7 @@ from notifier.feedhistory import (
     utc_stamp,
 )
 from notifier.model import Organisation, Plan, PlannedMilestone
+from notifier.moves import with_moved_dates
 from notifier.progress import done_line
 from notifier.records import StatusEntry, Statuses
 from notifier.schedule import local_date
@@ -448,6 +449,7 @@ def refresh(
     leaves it, which no event stamp would show), so If-Modified-Since stays truthful.
     """
     stamp = utc_stamp(now)
+    catalog = with_moved_dates(catalog, statuses or {})
     contents = _contents(catalog, settings, statuses or {})
     history = advance(history, {uid: c.digest for uid, c in contents.items()}, now)
     rendered, problems = _render(catalog, settings, history, contents)

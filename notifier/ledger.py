@@ -561,7 +561,7 @@ class SqliteLedger:
         if not self._has(4):
             return {}
         with self._reading() as db:
-            return ledger_status.current(db)
+            return ledger_status.current(db, with_moves=self._has(5))
 
     def status_mark(self) -> int:
         """Grows whenever a status is recorded, here or by another process."""

@@ -15,7 +15,7 @@ import sqlite3
 
 from notifier.errors import UserError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _DELIVERIES = """
 CREATE TABLE {table} (
@@ -75,7 +75,10 @@ CREATE TABLE milestone_status (
     how           TEXT NOT NULL CHECK (how IN ('link', 'cli')),
     comment       TEXT,
     proposed_due  TEXT,
-    CHECK (proposed_due IS NULL OR state = 'needs-new-date')
+    moved_from    TEXT,
+    moved_to      TEXT,
+    CHECK (proposed_due IS NULL OR state = 'needs-new-date'),
+    CHECK ((moved_from IS NULL) = (moved_to IS NULL))
 )
 """
 _MILESTONE_STATUS_INDEX = (
@@ -153,8 +156,18 @@ def _to_version_4(db: sqlite3.Connection) -> None:
     _add_milestone_status(db)
 
 
+def _to_version_5(db: sqlite3.Connection) -> None:
+    """A status entry may move the due date (the coordinator accepting a new date): two
+    columns, empty in every entry recorded before."""
+    # A file that came through version 4 in this same migration has them already.
+    columns = {row[1] for row in db.execute("PRAGMA table_info(milestone_status)")}
+    for column in ("moved_from", "moved_to"):
+        if column not in columns:
+            db.execute(f"ALTER TABLE milestone_status ADD COLUMN {column} TEXT")
+
+
 # From each older version, the step to the next one.
-MIGRATIONS = {1: _to_version_2, 2: _to_version_3, 3: _to_version_4}
+MIGRATIONS = {1: _to_version_2, 2: _to_version_3, 3: _to_version_4, 4: _to_version_5}
 
 
 def known_version(db: sqlite3.Connection, path: str) -> int:

@@ -30,6 +30,7 @@ from pydantic import SecretStr
 
 from notifier.errors import UserError
 from notifier.model import PlannedMilestone, Recipient
+from notifier.records import StatusEntry
 
 if TYPE_CHECKING:
     # config.py reads the secret through this module when it loads the settings.
@@ -42,6 +43,9 @@ SECRET_NAME = "link-secret"
 # Separates these signatures from any other use of the same secret.
 SALT = "notifier.status-link"
 ROUTE = "/status/"
+# The coordinator's one-button page that accepts a proposed new date.
+ACCEPT_SALT = "notifier.accept-link"
+ACCEPT_ROUTE = "/accept/"
 MIN_SECRET = 16
 
 
@@ -55,32 +59,48 @@ class Claim:
     expires: date
 
 
+@dataclass(frozen=True)
+class Proposal:
+    """What a valid accept token says: which proposal (the status entry's ``seq``) of which
+    milestone, for which date, until when."""
+
+    milestone_key: str
+    seq: int
+    proposed_due: date
+    expires: date
+
+
 class LinkSigner:
     def __init__(self, secret: bytes) -> None:
         self._serializer = URLSafeSerializer(secret, salt=SALT)
+        self._accepting = URLSafeSerializer(secret, salt=ACCEPT_SALT)
+
+    def accept_token(self, milestone_key: str, seq: int, proposed: date, expires: date) -> str:
+        payload = [milestone_key, str(seq), proposed.isoformat(), expires.isoformat()]
+        return str(self._accepting.dumps(payload))
+
+    def read_accept(self, token: str, today: date) -> Proposal | None:
+        """The proposal of a genuine accept token still valid on ``today``; None otherwise."""
+        payload = _genuine(self._accepting, token)
+        if payload is None:
+            return None
+        key, seq, proposed, expires = payload
+        try:
+            proposal = Proposal(
+                key, int(seq), date.fromisoformat(proposed), date.fromisoformat(expires)
+            )
+        except ValueError:
+            return None
+        return None if today > proposal.expires else proposal
 
     def token(self, milestone_key: str, recipient: Recipient, expires: date) -> str:
         payload = [milestone_key, recipient.address, recipient.organisation, expires.isoformat()]
         return str(self._serializer.dumps(payload))
 
     def read(self, token: str, today: date) -> Claim | None:
-        """The claim of a genuine token still valid on ``today``; None for anything else.
-
-        Signatures and the token's spelling are compared in constant time.
-        """
-        try:
-            payload = self._serializer.loads(token)
-        except BadData:
-            return None
-        if not (
-            isinstance(payload, list)
-            and len(payload) == 4
-            and all(isinstance(part, str) for part in payload)
-        ):
-            return None
-        # Base64 lets a last character differ in bits it does not use; only the one spelling
-        # this signer makes is the link, so an altered character is always a wrong link.
-        if not hmac.compare_digest(str(self._serializer.dumps(payload)), token):
+        """The claim of a genuine token still valid on ``today``; None for anything else."""
+        payload = _genuine(self._serializer, token)
+        if payload is None:
             return None
         key, address, organisation, expires_text = payload
         try:
@@ -90,6 +110,28 @@ class LinkSigner:
         if today > expires:
             return None
         return Claim(key, address, organisation, expires)
+
+
+def _genuine(serializer: URLSafeSerializer, token: str) -> list[str] | None:
+    """The four strings a token of ``serializer`` signs, if it is one of its own making.
+
+    Signatures and the token's spelling are compared in constant time.
+    """
+    try:
+        payload = serializer.loads(token)
+    except BadData:
+        return None
+    if not (
+        isinstance(payload, list)
+        and len(payload) == 4
+        and all(isinstance(part, str) for part in payload)
+    ):
+        return None
+    # Base64 lets a last character differ in bits it does not use; only the one spelling
+    # this signer makes is the link, so an altered character is always a wrong link.
+    if not hmac.compare_digest(str(serializer.dumps(payload)), token):
+        return None
+    return payload
 
 
 def secret_path(settings: Settings) -> Path:
@@ -209,3 +251,15 @@ def status_url(planned: PlannedMilestone, recipient: Recipient, settings: Settin
         return ""
     token = signer.token(planned.key, recipient, expiry(planned, settings))
     return f"{settings.feeds.base_url.rstrip('/')}{ROUTE}{token}"
+
+
+def accept_url(planned: PlannedMilestone, proposal: StatusEntry, settings: Settings) -> str:
+    """The coordinator's link to accept ``proposal`` (a recorded needs-new-date entry) with
+    one button; empty when no link would work. It expires as the status links do, counted
+    from the date proposed."""
+    signer = signer_for(settings)
+    if signer is None or link_problem(settings) or proposal.proposed_due is None:
+        return ""
+    expires = proposal.proposed_due + timedelta(days=settings.links.expiry_days)
+    token = signer.accept_token(planned.key, proposal.seq, proposal.proposed_due, expires)
+    return f"{settings.feeds.base_url.rstrip('/')}{ACCEPT_ROUTE}{token}"

@@ -66,13 +66,27 @@ COORDINATOR = "the coordinator"
 
 
 @dataclass(frozen=True)
+class DueMove:
+    """The coordinator accepted a new due date: ``due`` instead of the plan's ``replaces``.
+
+    It holds while the plan still says ``replaces``: an edit of the plan's date is newer word
+    from the coordinator and wins.
+    """
+
+    replaces: date
+    due: date
+
+
+@dataclass(frozen=True)
 class StatusEntry:
     """One line of a milestone's history: what was said about it, by whom, when and how.
 
     ``milestone_key`` is ``PlannedMilestone.key``: a moved due date keeps the history, a new
     label starts a new one. ``organisation`` is ``COORDINATOR`` when no organisation spoke.
-    ``proposed_due``: the date asked for, with ``needs-new-date`` only. ``seq`` orders entries
-    (0 for one not recorded yet).
+    ``proposed_due``: the date asked for, with ``needs-new-date`` only. ``moved``: on the
+    coordinator's acceptance of a new date, that move; on a milestone's current entry (see
+    ``SqliteLedger.statuses``), the latest move of its history, whichever entry made it.
+    ``seq`` orders entries (0 for one not recorded yet).
     """
 
     milestone_key: str
@@ -83,6 +97,7 @@ class StatusEntry:
     address: str | None = None
     comment: str | None = None
     proposed_due: date | None = None
+    moved: DueMove | None = None
     seq: int = 0
 
     @property

@@ -43,6 +43,7 @@ from notifier.kinds.base import Kind, MessageComposer, Sources, Span
 from notifier.ledger import DueChange, Ledger
 from notifier.mail import Mailer, SendResult
 from notifier.model import Recipient
+from notifier.moves import with_moved_dates
 from notifier.records import KnownDue, RecordedProblem, StatusEntry
 from notifier.schedule import DAY, WEEK, start_of_day, zone
 from notifier.settings import Settings
@@ -110,11 +111,12 @@ def planned_messages(
     problems: Iterable[RecordedProblem] = (),
     kinds: Collection[str] | None = None,
     registry: Registry = KINDS,
+    history: Sequence[StatusEntry] = (),
 ) -> list[Outgoing[Any]]:
     """Every message around ``now`` (those that repeat: the nearest week either side) of
-    ``kinds`` (None: all of the registry's): the plan's, and a problem notice per refused
-    edit in ``problems``."""
-    sources = Sources(catalog, settings, now, known, tuple(problems))
+    ``kinds`` (None: all of the registry's): the plan's, a problem notice per refused
+    edit in ``problems``, and those the milestones' status ``history`` calls for."""
+    sources = Sources(catalog, settings, now, known, tuple(problems), status_history=history)
     span = Span(now - _REACH, now + _REACH)
     return [item for kind in chosen(kinds, registry) for item in kind.messages(sources, span)]
 
@@ -128,6 +130,7 @@ def messages_between(
     problems: Iterable[RecordedProblem] = (),
     kinds: Collection[str] | None = None,
     registry: Registry = KINDS,
+    history: Sequence[StatusEntry] = (),
 ) -> list[Outgoing[Any]]:
     """Every message of ``kinds`` (None: all) whose local send day is in [first, last].
 
@@ -143,7 +146,7 @@ def messages_between(
 
     wanted = chosen(kinds, registry)
     start = start_of_day(first, settings)
-    sources = Sources(catalog, settings, start, known, tuple(problems))
+    sources = Sources(catalog, settings, start, known, tuple(problems), status_history=history)
     once = [k for k in wanted if not k.repeats]
     # Finite kinds list all of their messages whatever the span.
     others = within(i for k in once for i in k.messages(sources, Span(start, start)))
@@ -184,21 +187,18 @@ def send_due_once(
         raise ValueError("now must be timezone-aware")
     report = SendReport()
     wanted = chosen(kinds, registry)
+    # Read first: a due date the coordinator moved is the date every kind goes by, and the
+    # change notice tells the organisations of it as of any other moved date.
+    report.statuses = ledger.statuses()
+    catalog = with_moved_dates(catalog, report.statuses)
     if any(kind.reads_due_dates for kind in wanted):
         report.changes = _record_due_dates(catalog, ledger, now)
     known, problems = ledger.known_due_dates(), tuple(ledger.problems())
-    items = planned_messages(catalog, settings, known, now, problems, kinds, registry)
+    history = ledger.status_entries()
+    items = planned_messages(catalog, settings, known, now, problems, kinds, registry, history)
     snapshot = ledger.snapshot()
-    report.statuses = ledger.statuses()
     sources = Sources(
-        catalog,
-        settings,
-        now,
-        known,
-        problems,
-        snapshot,
-        report.statuses,
-        ledger.status_entries(),
+        catalog, settings, now, known, problems, snapshot, report.statuses, history
     )
     plan = due_items(items, snapshot, now, lease)
     handlers = by_name(registry)

@@ -30,9 +30,11 @@ from notifier.ledger import Ledger
 from notifier.links import ROUTE, Claim, signer_for
 from notifier.logs import fields
 from notifier.model import PlannedMilestone
-from notifier.records import StatusEntry
+from notifier.moves import holding_move, moved
+from notifier.records import COORDINATOR, StatusEntry
 from notifier.responses import INTERNAL_ERROR, Environ, Response, StartResponse, WsgiApp
 from notifier.schedule import local_date, zone
+from notifier.settings import Settings
 from notifier.swedish import swedish_date
 
 logger = logging.getLogger(__name__)
@@ -73,7 +75,7 @@ _GONE_BODY = (
 ).encode()
 
 
-def _html(status: str, body: bytes) -> Response:
+def html_page(status: str, body: bytes) -> Response:
     headers = [
         ("Content-Type", "text/html; charset=utf-8"),
         ("Content-Length", str(len(body))),
@@ -88,7 +90,7 @@ def _plain(status: str, text: str, extra: Iterable[tuple[str, str]] = ()) -> Res
     return status, [*headers, *SECURITY_HEADERS, *extra], body
 
 
-GONE = _html("404 Not Found", _GONE_BODY)
+GONE = html_page("404 Not Found", _GONE_BODY)
 NOT_ALLOWED = _plain("405 Method Not Allowed", "Method not allowed", [("Allow", "GET, HEAD, POST")])
 WRONG_TYPE = _plain("415 Unsupported Media Type", f"Send the form as {FORM_TYPE}")
 TOO_LARGE = _plain("413 Content Too Large", "The form is too large")
@@ -127,19 +129,9 @@ class StatusPage:
             return GONE
         if method != "POST":
             return self._page(planned, claim, token, today)
-        kind = str(environ.get("CONTENT_TYPE", "")).split(";", 1)[0].strip().lower()
-        if kind != FORM_TYPE:
-            return WRONG_TYPE
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = MAX_BODY + 1
-        if length > MAX_BODY or length < 0:
-            return TOO_LARGE
-        body = environ["wsgi.input"].read(length) if length else b""
-        form = _form(body)
-        if not hmac.compare_digest(form.get("token", "").encode(), token.encode()):
-            return GONE
+        form = posted_form(environ, token)
+        if not isinstance(form, dict):
+            return form
         entry, error = _entry(form, planned, claim, now, today)
         if entry is None:
             return self._page(planned, claim, token, today, error=error, form=form)
@@ -151,10 +143,11 @@ class StatusPage:
         return self._page(planned, claim, token, today, recorded=recorded)
 
     def _milestone(self, claim: Claim | None) -> PlannedMilestone | None:
-        catalog = self.store.catalog
-        if claim is None or catalog is None:
-            return None
-        return next((p for p in catalog.milestones if p.key == claim.milestone_key), None)
+        return (
+            None
+            if claim is None
+            else current_milestone(self.store, self.ledger, claim.milestone_key)
+        )
 
     def _page(
         self,
@@ -167,31 +160,15 @@ class StatusPage:
         form: dict[str, str] | None = None,
         recorded: StatusEntry | None = None,
     ) -> Response:
-        settings = self.store.settings
         history = self.ledger.status_history(planned.key)
         current = history[-1].state if history else "open"
-
-        def when(entry: StatusEntry) -> str:
-            local = entry.at.astimezone(zone(settings))
-            return f"{swedish_date(local.date())} kl. {local:%H.%M}"
-
         context: dict[str, Any] = {
             "m": milestone_view(planned, today),
             "claim": claim,
             "token": token,
             "state_text": STATE_TEXT,
             "current": current,
-            "history": [
-                {
-                    "state": STATE_TEXT[e.state],
-                    "when": when(e),
-                    "who": e.who,
-                    "how": "via länken" if e.how == "link" else "av samordnaren",
-                    "comment": e.comment or "",
-                    "proposed": swedish_date(e.proposed_due) if e.proposed_due else "",
-                }
-                for e in reversed(history)
-            ],
+            "history": history_rows(history, self.store.settings),
             "error": error,
             "form": form or {},
             "recorded": recorded,
@@ -201,7 +178,67 @@ class StatusPage:
             "min_date": today.isoformat(),
         }
         body = self.templates.get_template("status.html").render(context).encode()
-        return _html("400 Bad Request" if error else "200 OK", body)
+        return html_page("400 Bad Request" if error else "200 OK", body)
+
+
+def current_milestone(store: FeedStore, ledger: Ledger, key: str) -> PlannedMilestone | None:
+    """The milestone ``key`` of the plans the feeds were built from, on its due date as it
+    stands (moved, if the coordinator accepted a new one)."""
+    catalog = store.catalog
+    if catalog is None:
+        return None
+    planned = next((p for p in catalog.milestones if p.key == key), None)
+    if planned is None:
+        return None
+    move = holding_move(planned, ledger.statuses())
+    return planned if move is None else moved(planned, move)
+
+
+def history_rows(history: list[StatusEntry], settings: Settings) -> list[dict[str, str]]:
+    """A milestone's history for its pages, newest first, in Swedish."""
+
+    def when(entry: StatusEntry) -> str:
+        local = entry.at.astimezone(zone(settings))
+        return f"{swedish_date(local.date())} kl. {local:%H.%M}"
+
+    return [
+        {
+            "state": f"Ny tid godkänd: {swedish_date(e.moved.due)}"
+            if e.moved
+            else STATE_TEXT[e.state],
+            "when": when(e),
+            "who": "samordnaren" if e.organisation == COORDINATOR else e.who,
+            "how": _how(e),
+            "comment": e.comment or "",
+            "proposed": swedish_date(e.proposed_due) if e.proposed_due else "",
+        }
+        for e in reversed(history)
+    ]
+
+
+def _how(entry: StatusEntry) -> str:
+    if entry.how == "link":
+        return "via länken"
+    return "" if entry.organisation == COORDINATOR else "(registrerat av samordnaren)"
+
+
+def posted_form(environ: Environ, token: str) -> dict[str, str] | Response:
+    """The fields of a page's own form, posted back to its ``token``'s path; the answer to
+    give instead when it is not one (wrong type, too large, another token)."""
+    kind = str(environ.get("CONTENT_TYPE", "")).split(";", 1)[0].strip().lower()
+    if kind != FORM_TYPE:
+        return WRONG_TYPE
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = MAX_BODY + 1
+    if length > MAX_BODY or length < 0:
+        return TOO_LARGE
+    body = environ["wsgi.input"].read(length) if length else b""
+    form = _form(body)
+    if not hmac.compare_digest(form.get("token", "").encode(), token.encode()):
+        return GONE
+    return form
 
 
 def _form(body: bytes) -> dict[str, str]:
@@ -245,22 +282,29 @@ def _entry(
 
 def with_status_page(app: WsgiApp, page: StatusPage) -> WsgiApp:
     """``app``, with ``/status/<token>`` answered by ``page``."""
+    return with_token_page(app, ROUTE, page)
+
+
+def with_token_page(app: WsgiApp, prefix: str, page: Callable[[Environ], Response]) -> WsgiApp:
+    """``app``, with every path under ``prefix`` answered by ``page``; the token in the path
+    never reaches the log."""
+    masked = prefix + "***"
 
     def serve(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = str(environ.get("PATH_INFO", ""))
-        if not path.startswith(ROUTE):
+        if not path.startswith(prefix):
             return app(environ, start_response)
         method = str(environ.get("REQUEST_METHOD", ""))
         try:
             status, headers, body = page(environ)
         except Exception:
-            logger.exception("request failed %s", fields(method=method, path="/status/***"))
+            logger.exception("request failed %s", fields(method=method, path=masked))
             status, headers, body = INTERNAL_ERROR
         logger.info(
             "request %s",
             fields(
                 method=method,
-                path="/status/***",
+                path=masked,
                 status=status.split(" ", 1)[0],
                 bytes=0 if method == "HEAD" else len(body),
                 client=environ.get("REMOTE_ADDR", ""),

@@ -29,13 +29,15 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from notifier.acceptpage import AcceptPage
 from notifier.config import ENV_CONFIG, config_path, load_settings
 from notifier.feed import WHOLE, Feed
 from notifier.feedstate import FeedStore, PublishedFeeds
 from notifier.ledger import Ledger, open_ledger
-from notifier.links import with_secret
+from notifier.links import ACCEPT_ROUTE, with_secret
 from notifier.logs import fields
 from notifier.metrics import Health, Metrics
+from notifier.overviewpage import OverviewPage, with_overview_page
 from notifier.responses import (
     BAD_REQUEST,
     INTERNAL_ERROR,
@@ -48,7 +50,7 @@ from notifier.responses import (
     StartResponse,
     WsgiApp,
 )
-from notifier.statuspage import StatusPage, with_status_page
+from notifier.statuspage import StatusPage, with_status_page, with_token_page
 
 logger = logging.getLogger(__name__)
 
@@ -207,7 +209,8 @@ def build_app(
     clock: Callable[[], datetime] | None = None,
 ) -> WsgiApp:
     """The feeds, plus ``/healthz`` and ``/metrics`` (counting every response) when given,
-    and the status links' pages (``statuspage``) when given the ledger they record in."""
+    and the pages of the status and accept links (``statuspage``, ``acceptpage``) when given
+    the ledger they record in."""
     routes: dict[str, Route] = {}
     if health is not None:
         routes["/healthz"] = health.route
@@ -216,6 +219,8 @@ def build_app(
     app: WsgiApp = FeedApp(store, routes)
     if ledger is not None:
         app = with_status_page(app, StatusPage(store, ledger, clock or _utc_now))
+        app = with_overview_page(app, OverviewPage(store, ledger, clock or _utc_now))
+        app = with_token_page(app, ACCEPT_ROUTE, AcceptPage(store, ledger, clock or _utc_now))
     return app if metrics is None else metrics.counting(app)
 
 

@@ -19,6 +19,7 @@ from notifier.commands.base import EXIT_OK, EXIT_USAGE, Context
 from notifier.commands.reminders import UsageError, milestone_filter, read_ledger
 from notifier.ledger import open_ledger
 from notifier.model import PlannedMilestone
+from notifier.moves import with_moved_dates
 from notifier.progress import is_overdue, state_of
 from notifier.records import COORDINATOR, MilestoneState, StatusEntry, Statuses
 
@@ -113,6 +114,7 @@ def milestones_command(args: argparse.Namespace, context: Context) -> int:
         return EXIT_USAGE
     now = context.clock()
     statuses = read_ledger(settings).statuses
+    catalog = with_moved_dates(catalog, statuses)
     chosen = [
         m
         for m in sorted(catalog.milestones, key=lambda m: (m.milestone.due, m.key))
@@ -136,6 +138,9 @@ def milestones_command(args: argparse.Namespace, context: Context) -> int:
 
 def _row(planned: PlannedMilestone, statuses: Statuses, now: datetime) -> dict[str, Any]:
     entry = statuses.get(planned.key)
+    move = (
+        entry.moved if entry and entry.moved and entry.moved.due == planned.milestone.due else None
+    )
     return {
         "key": planned.key,
         "plan": planned.plan.id,
@@ -151,6 +156,8 @@ def _row(planned: PlannedMilestone, statuses: Statuses, now: datetime) -> dict[s
         "how": entry.how if entry else None,
         "comment": entry.comment if entry else None,
         "proposed_due": entry.proposed_due.isoformat() if entry and entry.proposed_due else None,
+        # The plan's date, when the coordinator accepted another one (``due``).
+        "plan_due": move.replaces.isoformat() if move else None,
     }
 
 
@@ -280,6 +287,7 @@ def report_command(args: argparse.Namespace, context: Context) -> int:
         return EXIT_USAGE
     now = context.clock()
     view = read_ledger(settings)
+    catalog = with_moved_dates(catalog, view.statuses)
     chosen = sorted(
         (m for m in catalog.milestones if matches is None or matches(m)),
         key=lambda m: (m.plan.id, m.milestone.due, m.key),

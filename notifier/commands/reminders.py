@@ -22,6 +22,7 @@ from notifier.kinds.base import Sources
 from notifier.ledger import SqliteLedger
 from notifier.mail import OutboxMailer
 from notifier.model import PlannedMilestone, Recipient
+from notifier.moves import with_moved_dates
 from notifier.records import KnownDue, LedgerEntry, RecordedProblem, StatusEntry
 from notifier.schedule import start_of_day, zone
 from notifier.sender import Outcome, messages_between, planned_messages, send_due_once
@@ -144,6 +145,7 @@ def schedule_command(args: argparse.Namespace, context: Context) -> int:
         print(f"notifier: {error}", file=sys.stderr)
         return EXIT_USAGE
     view = read_ledger(settings)
+    catalog = with_moved_dates(catalog, view.statuses)
     sources = Sources(
         catalog,
         settings,
@@ -157,7 +159,7 @@ def schedule_command(args: argparse.Namespace, context: Context) -> int:
     chosen = [
         item
         for item in messages_between(
-            catalog, settings, view.known, start, end, view.problems, kinds
+            catalog, settings, view.known, start, end, view.problems, kinds, history=view.history
         )
         if about is None or about(item)
     ]

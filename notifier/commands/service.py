@@ -13,6 +13,7 @@ from notifier.commands.reminders import read_ledger
 from notifier.daemon import Daemon
 from notifier.due import Outgoing, due_items
 from notifier.mail import describe, mailer_for
+from notifier.moves import with_moved_dates
 from notifier.progress import is_overdue, plan_today, state_of
 from notifier.schedule import zone
 from notifier.sender import planned_messages
@@ -69,6 +70,7 @@ def status(args: argparse.Namespace, context: Context) -> int:
     catalog = load_catalog(settings.plans.dir)
     now = context.clock().astimezone(zone(settings))
     view = read_ledger(settings)
+    catalog = with_moved_dates(catalog, view.statuses)
     state = view.snapshot
     out: list[str] = []
     for plan in catalog.plans:
@@ -82,7 +84,9 @@ def status(args: argparse.Namespace, context: Context) -> int:
         + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing recorded yet")
     )
 
-    items = planned_messages(catalog, settings, view.known, now, view.problems)
+    items = planned_messages(
+        catalog, settings, view.known, now, view.problems, history=view.history
+    )
     # Due already but not yet sent (a change notice, a problem notice, anything the daemon
     # has not got to), then what is still ahead.
     ready = due_items(items, state, now).send

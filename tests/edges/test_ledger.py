@@ -196,7 +196,7 @@ def test_a_version_1_ledger_is_migrated_keeping_every_row_and_takes_problem_noti
     path = tmp_path / "ledger.sqlite3"
     version_1_ledger(path)
     with SqliteLedger(path) as ledger:
-        assert ledger.schema_version == SCHEMA_VERSION == 4
+        assert ledger.schema_version == SCHEMA_VERSION == 5
         state = ledger.snapshot()
         changed_at = datetime(2024, 5, 31, 6, tzinfo=UTC)
         assert ledger.known_due_dates() == {

@@ -21,7 +21,7 @@ from notifier.compose import Composer
 from notifier.config import load_settings
 from notifier.feedstate import PublishedFeeds
 from notifier.kinds.base import MILESTONE_DONE
-from notifier.ledger import LedgerError, SqliteLedger
+from notifier.ledger import SCHEMA_VERSION, LedgerError, SqliteLedger
 from notifier.mail import OutboxMailer
 from notifier.records import COORDINATOR, StatusEntry
 from notifier.sender import SendReport, send_due_once
@@ -295,7 +295,7 @@ def test_a_version_3_ledger_is_migrated_keeping_its_rows_and_read_only_reads_as_
     assert path.read_bytes() == before, "read-only leaves an older ledger as it is"
 
     with SqliteLedger(path) as ledger:
-        assert ledger.schema_version == 4
+        assert ledger.schema_version == SCHEMA_VERSION
         assert ledger.known_due_dates()[SIG].due == date(2024, 11, 1)
         assert [p.key for p in ledger.problems()] == ["problem/1"]
         ledger.record_status(StatusEntry(SIG, "done", COORDINATOR, when, "cli"))
