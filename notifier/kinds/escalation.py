@@ -28,8 +28,9 @@ from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
-from notifier.due import Outgoing
+from notifier.due import SUPERSEDED, Outgoing
 from notifier.kinds.base import (
+    MILESTONE_DONE,
     Context,
     Kind,
     MessageComposer,
@@ -44,7 +45,7 @@ from notifier.kinds.samples import samples
 from notifier.kinds.views import SAMPLE_STATUS_URL, milestone_context
 from notifier.links import ROUTE, expiry, link_problem, signer_for
 from notifier.model import PlannedMilestone, Recipient
-from notifier.records import Snapshot, StatusEntry, Statuses
+from notifier.records import LedgerEntry, Snapshot, StatusEntry, Statuses
 from notifier.schedule import DAY, coordinator, local_date, recipients_for, send_time
 from notifier.settings import Settings
 from notifier.swedish import swedish_date
@@ -175,12 +176,25 @@ def take_up_until(planned: PlannedMilestone, sources: Sources) -> datetime:
     return since + max(TAKE_UP, timedelta(days=settings.escalation.every_days))
 
 
+def went_out(entry: LedgerEntry) -> bool:
+    """Whether the ledger shows this escalation was sent, or decided on and under way.
+
+    Skips that say it was not (done, not taken up, replaced by a later one of the same step)
+    do not count; any other skip does: ``notifier simulate`` records what came before its
+    window so, for a daemon that has been running all along.
+    """
+    if entry.state != "skipped":
+        return True
+    note = entry.note or ""
+    return not (note in (MILESTONE_DONE, NOT_TAKEN_UP) or note.startswith(SUPERSEDED))
+
+
 def escalated(snapshot: Snapshot) -> set[tuple[str, date]]:
-    """(milestone key, due date) of every series of which one escalation went out."""
+    """(milestone key, due date) of every series of which an escalation went out."""
     return {
         (e.milestone_key, e.due_date)
         for e in snapshot.values()
-        if e.kind == NAME and e.state == "sent" and e.milestone_key and e.due_date
+        if e.kind == NAME and e.milestone_key and e.due_date and went_out(e)
     }
 
 
