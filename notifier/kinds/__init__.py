@@ -16,12 +16,14 @@ from notifier.kinds.digest import DIGEST
 from notifier.kinds.due import DUE_NOTICE
 from notifier.kinds.escalation import ESCALATION
 from notifier.kinds.problem import PROBLEM_NOTICE
+from notifier.kinds.proposal import PROPOSAL
 from notifier.kinds.reminder import REMINDER
 
 KINDS: tuple[Kind[Any], ...] = (
     REMINDER,
     DUE_NOTICE,
     ESCALATION,
+    PROPOSAL,
     CHANGE_NOTICE,
     DIGEST,
     PROBLEM_NOTICE,
