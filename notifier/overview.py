@@ -21,8 +21,9 @@ from zoneinfo import ZoneInfo
 
 from notifier.catalog import Catalog
 from notifier.model import Organisation, PlannedMilestone
+from notifier.moves import holding_move, moved, with_moved_dates
 from notifier.progress import STATE_SWEDISH, is_overdue, state_of, who_swedish
-from notifier.records import StatusEntry, Statuses
+from notifier.records import COORDINATOR, StatusEntry, Statuses
 from notifier.swedish import shorten, swedish_date, window_text
 
 
@@ -74,7 +75,6 @@ SHORT_MONTHS = (
     "dec",
 )
 NO_ORGANISATION = "(ingen organisation angiven)"
-HOW_SWEDISH = {"link": "via personlig länk", "cli": "registrerat av samordnaren"}
 # Keys are plan/action/slot; ids and slots are [a-z0-9-], so a dot joins them without doubt.
 _SLUG_JOIN = "."
 
@@ -152,6 +152,7 @@ class Chip:
     look: Look
     tentative: bool
     proposed: str  # the date asked for, with needs-new-date
+    moved_from: str  # the plan's date, when the coordinator accepted a new one
 
 
 @dataclass(frozen=True)
@@ -240,7 +241,9 @@ def _counts(looks: Iterable[Look]) -> tuple[Count, ...]:
     return tuple(Count(look, counted[look.key]) for look in LOOKS)
 
 
-def _chip(planned: PlannedMilestone, statuses: Statuses, now: datetime) -> Chip:
+def _chip(
+    planned: PlannedMilestone, statuses: Statuses, now: datetime, moved_from: date | None
+) -> Chip:
     milestone = planned.milestone
     entry = statuses.get(planned.key)
     proposed = entry.proposed_due if entry is not None and entry.state == "needs-new-date" else None
@@ -257,6 +260,7 @@ def _chip(planned: PlannedMilestone, statuses: Statuses, now: datetime) -> Chip:
         look=look_of(planned, statuses, now),
         tentative=milestone.tentative,
         proposed=swedish_date(proposed) if proposed else "",
+        moved_from=swedish_date(moved_from) if moved_from else "",
     )
 
 
@@ -266,11 +270,12 @@ def _section(
     now: datetime,
     order: Sequence[Organisation],
     organisation: str,
+    plan_dates: dict[str, date],
 ) -> Section:
     plan = milestones[0].plan
     dues = [p.milestone.due for p in milestones]
     months = months_between(min(dues), max(dues))
-    chips = {p.key: _chip(p, statuses, now) for p in milestones}
+    chips = {p.key: _chip(p, statuses, now, plan_dates.get(p.key)) for p in milestones}
     rows = []
     for org in [*order, None]:
         slug = org.slug if org is not None else ""
@@ -312,7 +317,10 @@ def build_overview(
 ) -> Overview:
     """Every plan's milestones by organisation and month, narrowed to ``plan`` (an id) and
     ``organisation`` (a slug) when given. A value that names nothing is ignored and listed in
-    ``ignored``, so the page can say so rather than show an empty plan."""
+    ``ignored``, so the page can say so rather than show an empty plan. A due date the
+    coordinator moved is shown where it was moved to, as everywhere else (``moves``)."""
+    plan_dates = {p.key: p.milestone.due for p in catalog.milestones if holding_move(p, statuses)}
+    catalog = with_moved_dates(catalog, statuses)
     order = organisations_in(catalog)
     plan_ids = [p.id for p in catalog.plans]
     org_slugs = [o.slug for o in order]
@@ -334,7 +342,7 @@ def build_overview(
     for plan_id in plan_ids:
         mine = [p for p in chosen if p.plan.id == plan_id]
         if mine:
-            sections.append(_section(mine, statuses, now, order, organisation))
+            sections.append(_section(mine, statuses, now, order, organisation, plan_dates))
     return Overview(
         today=swedish_date(today),
         sections=tuple(sections),
@@ -375,7 +383,20 @@ class History:
     tentative: bool
     organisations: tuple[str, ...]
     look: Look
+    moved_from: str  # the plan's date, when the coordinator accepted a new one
     lines: tuple[HistoryLine, ...]  # newest first
+
+
+def _how(entry: StatusEntry) -> str:
+    if entry.how == "cli":
+        return "registrerat av samordnaren"
+    return "via samordnarens länk" if entry.organisation == COORDINATOR else "via personlig länk"
+
+
+def _state(entry: StatusEntry) -> str:
+    if entry.moved is not None:
+        return f"ny tid godkänd: {swedish_date(entry.moved.due)}"
+    return STATE_SWEDISH[entry.state]
 
 
 def _when(entry: StatusEntry, zone: ZoneInfo) -> str:
@@ -386,11 +407,17 @@ def _when(entry: StatusEntry, zone: ZoneInfo) -> str:
 def build_history(
     planned: PlannedMilestone,
     history: Sequence[StatusEntry],
+    statuses: Statuses,
     now: datetime,
     zone: ZoneInfo,
 ) -> History:
-    """One milestone and everything said about it, newest first; times in ``zone``."""
-    statuses = {planned.key: history[-1]} if history else {}
+    """``planned`` as the plan dates it, shown on its due date as it stands (moved, if the
+    coordinator accepted a new one), and everything said about it (``history``), newest
+    first; times in ``zone``."""
+    move = holding_move(planned, statuses)
+    plan_due = planned.milestone.due
+    if move is not None:
+        planned = moved(planned, move)
     milestone = planned.milestone
     return History(
         key=planned.key,
@@ -404,13 +431,14 @@ def build_history(
         tentative=milestone.tentative,
         organisations=tuple(o.name for o in planned.organisations),
         look=look_of(planned, statuses, now),
+        moved_from=swedish_date(plan_due) if move is not None else "",
         lines=tuple(
             HistoryLine(
-                state=STATE_SWEDISH[entry.state],
+                state=_state(entry),
                 when=_when(entry, zone),
                 who=who_swedish(entry),
                 address=entry.address or "",
-                how=HOW_SWEDISH.get(entry.how, entry.how),
+                how=_how(entry),
                 comment=entry.comment or "",
                 proposed=swedish_date(entry.proposed_due) if entry.proposed_due else "",
             )

@@ -132,7 +132,11 @@ class OverviewPage:
         if planned is None:
             return GONE
         view = build_history(
-            planned, self.ledger.status_history(key), self.clock(), zone(self.store.settings)
+            planned,
+            self.ledger.status_history(key),
+            self.ledger.statuses(),
+            self.clock(),
+            zone(self.store.settings),
         )
         # From /overview/<token>/m/<milestone> back to /overview/<token>, with the same filters.
         back = f"../../{token}{_query(plan, organisation)}"

@@ -20,7 +20,7 @@ from notifier.overview import (
     key_of_slug,
     milestone_slug,
 )
-from notifier.records import COORDINATOR, StatusEntry
+from notifier.records import COORDINATOR, DueMove, StatusEntry
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
@@ -199,7 +199,7 @@ def test_the_history_is_newest_first_in_swedish_with_who_when_how_and_the_date_a
         entry(KROGAR, "needs-new-date", proposed_due=date(2024, 6, 30), comment="Lokalen saknas"),
         entry(KROGAR, "done", by=COORDINATOR, how="cli", address=None, at=SAID_AT.replace(day=9)),
     ]
-    view = build_history(planned, history, SEPTEMBER, STOCKHOLM)
+    view = build_history(planned, history, {KROGAR: history[-1]}, SEPTEMBER, STOCKHOLM)
     assert view.look.key == "done"
     assert view.label == "Utbildning" and view.due == "31 maj 2024"
     newest, oldest = view.lines
@@ -219,4 +219,23 @@ def test_the_history_is_newest_first_in_swedish_with_who_when_how_and_the_date_a
         "30 juni 2024",
         "Lokalen saknas",
     )
-    assert build_history(planned, [], SEPTEMBER, STOCKHOLM).look.key == "overdue"
+    assert build_history(planned, [], {}, SEPTEMBER, STOCKHOLM).look.key == "overdue"
+
+
+def test_a_new_date_the_coordinator_accepted_moves_the_milestone_on_the_timeline(
+    catalog: Catalog,
+) -> None:
+    asked = entry(KROGAR, "needs-new-date", proposed_due=date(2024, 10, 15))
+    move = DueMove(replaces=date(2024, 5, 31), due=date(2024, 10, 15))
+    accepted = entry(KROGAR, "open", by=COORDINATOR, address=None, moved=move)
+    view = build_overview(catalog, {KROGAR: accepted}, SEPTEMBER, TODAY)
+    [section] = view.sections
+    [polisen] = [row for row in section.rows if row.organisation == "Polisen"]
+    [october] = [c for c in polisen.cells if c.month.label == "oktober 2024"]
+    [moved] = [c for c in october.chips if c.key == KROGAR]
+    assert (moved.look.key, moved.day, moved.moved_from) == ("open", "15 okt", "31 maj 2024")
+    [planned] = [p for p in catalog.milestones if p.key == KROGAR]
+    history = build_history(planned, [asked, accepted], {KROGAR: accepted}, SEPTEMBER, STOCKHOLM)
+    assert (history.due, history.moved_from) == ("15 oktober 2024", "31 maj 2024")
+    assert history.lines[0].state == "ny tid godkänd: 15 oktober 2024"
+    assert (history.lines[0].who, history.lines[0].how) == ("samordnaren", "via samordnarens länk")
