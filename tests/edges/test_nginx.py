@@ -10,6 +10,7 @@ for real.
 from __future__ import annotations
 
 import http.client
+import io
 import os
 import socket
 import ssl
@@ -21,9 +22,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from nginx_front import free_port, issue_certificate, main_config, nginx_binary, site_config, start
+
+from notifier.cli import main
 
 DEADLINE = 20.0
 
@@ -45,6 +49,7 @@ class Front:
     app_port: int
     feeds: Path
     context: ssl.SSLContext
+    access_log: Path | None = None
 
     def request(
         self,
@@ -115,7 +120,9 @@ def _answers(port: int) -> bool:
 
 
 @contextmanager
-def front(project: Path, tmp_path: Path, *, tokens: bool = False) -> Iterator[Front]:
+def front(
+    project: Path, tmp_path: Path, *, tokens: bool = False, access_log: bool = False
+) -> Iterator[Front]:
     binary = nginx()
     certificate = issue_certificate(tmp_path)
     setup = Front(free_port(), free_port(), free_port(), project / "feeds", certificate.client)
@@ -145,7 +152,17 @@ def front(project: Path, tmp_path: Path, *, tokens: bool = False) -> Iterator[Fr
             feeds=setup.feeds,
             certificate=certificate,
         )
-        server = start(binary, main_config(folder, site))
+        config = main_config(folder, site)
+        if access_log:
+            # Debian's nginx.conf logs every request; the shipped site must keep tokens out.
+            setup.access_log = folder / "access.log"
+            text = config.read_text(encoding="utf-8")
+            assert "access_log off;" in text
+            config.write_text(
+                text.replace("access_log off;", f"access_log {setup.access_log};"),
+                encoding="utf-8",
+            )
+        server = start(binary, config)
         _wait_until(
             lambda: _answers(setup.https_port),
             "nginx",
@@ -248,3 +265,32 @@ def test_a_token_feed_is_served_under_its_token_only(project: Path, tmp_path: Pa
         assert site.request("/calendar.ics")[0] == 404
         wrong = "A" * len(token_folder.name)
         assert site.request(f"/calendar/{wrong}/polisen.ics")[0] == 404
+
+
+def test_the_overview_is_notifiers_own_answer_and_its_token_stays_out_of_the_access_log(
+    project: Path, tmp_path: Path
+) -> None:
+    with front(project, tmp_path, access_log=True) as site:
+        out = io.StringIO()
+        assert main(["--config", str(project / "config.toml"), "overview-url"], out) == 0
+        url = out.getvalue().strip()
+        assert url.startswith(f"https://localhost:{site.https_port}/overview/")
+        path = urlsplit(url).path
+        token = path.rsplit("/", 1)[1]
+        status, headers, body = site.request(f"{path}?org=polisen")
+        assert status == 200 and b'<html lang="sv">' in body and b"Polisen" in body
+        assert (status, body) == site.from_app(f"{path}?org=polisen")
+        assert headers["x-frame-options"] == "DENY"
+        assert headers["cache-control"] == "no-store"
+        assert "script" not in headers["content-security-policy"]
+        assert "content-encoding" not in headers
+        # GET only, answered by notifier (405), not refused by nginx.
+        assert site.request(path, method="POST", body=b"state=done")[0] == 405
+        gone = site.from_app("/status/not-a-token")
+        for wrong in (f"/overview/{'A' * len(token)}", "/overview", "/overview/"):
+            assert (site.request(wrong)[0], site.request(wrong)[2]) == gone, wrong
+        site.request("/some/page")
+        assert site.access_log is not None
+        _wait_until(lambda: "/some/page" in site.access_log.read_text(), "the access log")
+        logged = site.access_log.read_text(encoding="utf-8")
+        assert token not in logged and "/overview/" not in logged
