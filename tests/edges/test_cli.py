@@ -15,6 +15,7 @@ from notifier.catalog import load_catalog
 from notifier.cli import main
 from notifier.compose import Composer
 from notifier.config import load_settings
+from notifier.kinds import names
 from notifier.ledger import SqliteLedger
 from notifier.mail import OutboxMailer
 from notifier.records import COORDINATOR, StatusEntry
@@ -184,7 +185,7 @@ def test_validate_renders_the_templates_and_names_a_broken_one(project: Path) ->
 def test_status_lists_next_messages_and_what_is_past_due(project: Path) -> None:
     out = io.StringIO()
     code = main(
-        ["--config", str(project / "config.toml"), "status", "--next", "3"],
+        ["--config", str(project / "config.toml"), "status", "--next", "10"],
         stdout=out,
         clock=lambda: datetime(2024, 4, 15, 12, 0, tzinfo=UTC),
     )
@@ -265,18 +266,27 @@ def headlines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line[:4].isdigit()]
 
 
+# The three milestones overdue by then are escalated every Monday.
+OVERDUE = (
+    "gotland-2024/delbart/1",
+    "gotland-2024/krogar-mot-knark/utbildning",
+    "gotland-2024/utbildning-andts-coacher/1",
+)
 MIDSUMMER_WEEKS = [
     "2024-06-17 Mon 08:00  digest       2024-06-17 – 2024-07-14",
+    *(f"2024-06-17 Mon 08:00  escalation   {key}" for key in OVERDUE),
     f"2024-06-19 Wed 08:00  change       {MOVED}",
     f"2024-06-20 Thu 08:00    7d before  {MOVED}",
     f"2024-06-20 Thu 08:00    7d before  {ALCOHOL}",
     f"2024-06-21 Fri 10:30  problem      {PROBLEM}",
     "2024-06-24 Mon 08:00  digest       2024-06-24 – 2024-07-21",
+    *(f"2024-06-24 Mon 08:00  escalation   {key}" for key in OVERDUE),
     f"2024-06-28 Fri 08:00    1d before  {MOVED}",
     f"2024-06-28 Fri 08:00    1d before  {ALCOHOL}",
     "2024-07-01 Mon 08:00  digest       2024-07-01 – 2024-07-28",
     f"2024-07-01 Mon 08:00  due notice   {MOVED}",
     f"2024-07-01 Mon 08:00  due notice   {ALCOHOL}",
+    *(f"2024-07-01 Mon 08:00  escalation   {key}" for key in OVERDUE),
 ]
 WINDOW = ("--from", "2024-06-17", "--to", "2024-07-01")
 
@@ -289,35 +299,35 @@ def test_schedule_lists_every_kind_of_message_with_what_it_is_about_and_its_stat
     code, out = at(MIDSUMMER_EVE, project, "schedule", *WINDOW)
     assert code == 0, out
     assert out.startswith(
-        "Messages from 2024-06-17 to 2024-07-01 (Europe/Stockholm): 11 (4 reminders, "
-        "2 due notices, 1 change notice, 3 digests, 1 problem notice)\n"
+        "Messages from 2024-06-17 to 2024-07-01 (Europe/Stockholm): 20 (4 reminders, "
+        "2 due notices, 9 escalations, 1 change notice, 3 digests, 1 problem notice)\n"
     )
     assert headlines(out) == MIDSUMMER_WEEKS
     lines = out.splitlines()
-    change = lines.index(MIDSUMMER_WEEKS[1])
+    change = lines.index(MIDSUMMER_WEEKS[4])
     assert lines[change + 1 : change + 3] == [
         "    Klart moved from 2024-05-31 to 2024-06-30: Information till sommarkrögare",
         "    → info@besoksnaring.example (Gotlands förenade besöksnäring): not recorded",
     ]
-    problem = lines.index(MIDSUMMER_WEEKS[4])
+    problem = lines.index(MIDSUMMER_WEEKS[7])
     assert lines[problem + 1 : problem + 3] == [
         f"    refused edit: {PROBLEM_LINES[0]} (and 1 more)",
         "    → samordnare@gotland.example (Samordnare brottsförebyggande arbete): not recorded",
     ]
-    assert lines[lines.index(MIDSUMMER_WEEKS[5]) + 1] == "    weekly digest: 2 coming, 3 past due"
+    assert lines[lines.index(MIDSUMMER_WEEKS[8]) + 1] == "    weekly digest: 2 coming, 3 past due"
     assert ledger.read_bytes() == before, "schedule never writes the ledger"
 
 
 @pytest.mark.parametrize(
     ("filters", "shown"),
     [
-        (["--kind", "changed,problem"], [1, 4]),
-        (["--kind", "due", "--kind", "digest"], [0, 5, 8, 9, 10]),
+        (["--kind", "changed,problem"], [4, 7]),
+        (["--kind", "due", "--kind", "digest"], [0, 8, 14, 15, 16]),
         # Only what concerns that organisation's milestones: no digests, problem notices, nor
         # another organisation's change notice; the due notice to the coordinator about it.
-        (["--org", "Samhällsbyggnadsförvaltningen"], [3, 7, 10]),
-        (["--org", "samhallsbyggnadsforvaltningen", "--kind", "reminder"], [3, 7]),
-        (["--plan", "gotland-2024"], [1, 2, 3, 6, 7, 9, 10]),
+        (["--org", "Samhällsbyggnadsförvaltningen"], [6, 13, 16]),
+        (["--org", "samhallsbyggnadsforvaltningen", "--kind", "reminder"], [6, 13]),
+        (["--plan", "gotland-2024"], [1, 2, 3, 4, 5, 6, 9, 10, 11, 12, 13, 15, 16, 17, 18, 19]),
     ],
     ids=["kinds by comma", "kinds repeated", "org by name", "org by slug and kind", "plan"],
 )
@@ -339,7 +349,7 @@ def test_schedule_filters_by_kind_organisation_and_plan(
     [
         (
             ["--kind", "reminder,overdue"],
-            ["'overdue' is not a kind of message", "reminder, due, changed, digest, problem"],
+            ["'overdue' is not a kind of message", ", ".join(names())],
         ),
         (["--org", "Skolverket"], ["--org 'Skolverket': no such organisation", "Polisen (pol"]),
         (["--plan", "gotland-2025"], ["--plan 'gotland-2025': no plan with that id", "Plans: go"]),
@@ -361,7 +371,14 @@ def test_schedule_json_gives_each_kind_its_particulars(project: Path) -> None:
     code, out = at(MIDSUMMER_EVE, project, "schedule", *WINDOW, "--json")
     assert code == 0
     data = json.loads(out)
-    assert data["counts"] == {"digest": 3, "changed": 1, "reminder": 4, "problem": 1, "due": 2}
+    assert data["counts"] == {
+        "digest": 3,
+        "changed": 1,
+        "reminder": 4,
+        "problem": 1,
+        "due": 2,
+        "escalation": 9,
+    }
     by_kind = {m["kind"]: m for m in reversed(data["messages"])}  # the first of each kind
     assert by_kind["changed"]["old_due"] == "2024-05-31"
     assert by_kind["changed"]["milestone"]["due"] == "2024-06-30"
@@ -410,7 +427,7 @@ def test_status_shows_a_change_notice_and_a_problem_notice_waiting_to_go_out(
 ) -> None:
     ledger = ledger_with_a_moved_due_date_and_a_refused_edit(project)
     before = ledger.read_bytes()
-    code, out = at(MIDSUMMER_EVE, project, "status", "--next", "6")
+    code, out = at(MIDSUMMER_EVE, project, "status", "--next", "10")
     assert code == 0, out
     assert f"  2024-06-19 08:00  changed  changed/{MOVED}/2024-05-31/2024-06-30 → " in out
     assert "info@besoksnaring.example  (due, not sent yet)" in out

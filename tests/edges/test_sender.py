@@ -22,6 +22,7 @@ from notifier.catalog import ActionView, Catalog
 from notifier.compose import message_id, recipient_identity
 from notifier.directory import Directory
 from notifier.due import DEFAULT_LEASE, NOTHING_TO_REPORT
+from notifier.kinds.base import MILESTONE_DONE
 from notifier.kinds.digest import digests
 from notifier.kinds.problem import problem_key
 from notifier.ledger import SqliteLedger
@@ -231,12 +232,19 @@ def test_walking_the_clock_sends_every_message_exactly_once_at_eight_on_working_
         *("2024-12-09", "2024-12-16", "2024-12-23", "2024-12-30"),
         *("2025-01-07", "2025-01-13"),
     ]
+    # Escalations, to both organisations and the coordinator: 30 June's on the Fridays 5,
+    # 12 and 19 July until it was done; 31 December's on Thursday 9 January.
+    escalated = sorted({key.rsplit("/", 1)[1] for key, _ in mailer.of_kind("escalation")})
+    assert escalated == ["2024-07-05", "2024-07-12", "2024-07-19", "2025-01-09"]
+    assert len(mailer.of_kind("escalation")) == 3 * len(escalated)
     # Every other week's digest is recorded as skipped, saying why; the one missed before the
-    # first wake was superseded by that morning's.
+    # first wake was superseded by that morning's. So is each escalation of 30 June after it
+    # was done: the 25 Fridays from 26 July to 10 January, to three addresses.
     notes = Counter(e.note for e in ledger.snapshot().values() if e.state == "skipped")
     assert notes == {
         "superseded by a later digest (2024-04-29)": 1,
         NOTHING_TO_REPORT: len(digests(SETTINGS, local(date(2024, 4, 29)), end)) - 15,
+        MILESTONE_DONE: 25 * 3,
     }
     for message, _ in mailer.delivered:
         moment = parsedate_to_datetime(str(message["Date"])).astimezone(STOCKHOLM)
@@ -652,9 +660,11 @@ def test_simulate_writes_the_years_messages_at_eight_on_working_days_without_a_l
     # each week with a due date within its four weeks ahead, or one past and not done (the
     # simulation records no milestone as done, so from 31 March on every week has one): the
     # Mondays 4 March to 30 December (Easter Monday's on Tuesday), 44 of the year's 53.
-    assert kinds == {"reminder": 90, "due": 8, "digest": 44}
-    assert len(files) == 142
-    assert out.getvalue().endswith(f"Wrote 142 messages to {outbox}\n")
+    # Escalations of the 8 milestones due by 30 November, weekly from the fifth working day
+    # after the due date to the organisations and the coordinator, none ever done: 591.
+    assert kinds == {"reminder": 90, "due": 8, "digest": 44, "escalation": 591}
+    assert len(files) == 733
+    assert out.getvalue().endswith(f"Wrote 733 messages to {outbox}\n")
     assert not (project / "state" / "ledger.sqlite3").exists()
 
 
@@ -687,5 +697,6 @@ def test_schedule_shows_each_recipients_state_from_the_ledger(project: Path) -> 
     alcohol = "gotland-2024/utbildning-ansvarsfull-alkoholservice/klart@2024-06-30-7d"
     assert states[(alcohol, "samhallsbyggnadsforvaltningen@gotland.example")] == "sent"
     assert states[("digest/2024-06-24/2024-07-21", settings.coordinator.email)] is None
-    assert shown["counts"] == {"reminder": 4, "digest": 1}
+    # The three milestones overdue by then are escalated on Monday 24 June.
+    assert shown["counts"] == {"reminder": 4, "digest": 1, "escalation": 3}
     assert all(r["send_at"].endswith("08:00:00+02:00") for r in shown["messages"])
