@@ -1,0 +1,110 @@
+"""What the browser tests do with a page and with the daemon's outbox."""
+
+from __future__ import annotations
+
+import email
+import email.message
+import email.policy
+import re
+import struct
+from html.parser import HTMLParser
+from pathlib import Path
+
+from selenium.webdriver.remote.webdriver import WebDriver
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+# Kept by CI as artefacts; see the README there.
+SCREENSHOTS = ROOT / ".ci" / "screenshots"
+
+# Phone-sized and desktop windows, in CSS pixels.
+PHONE = 390
+DESKTOP = 1280
+HEIGHTS = {PHONE: 844, DESKTOP: 800}
+
+
+def set_viewport(driver: WebDriver, width: int, height: int) -> None:
+    """Make the page's viewport (not the window around it) exactly ``width`` × ``height``."""
+    driver.set_window_size(width, height)
+    inner = driver.execute_script("return [window.innerWidth, window.innerHeight];")
+    if inner != [width, height]:
+        driver.set_window_size(width + (width - inner[0]), height + (height - inner[1]))
+        inner = driver.execute_script("return [window.innerWidth, window.innerHeight];")
+    assert inner == [width, height], f"viewport {inner}, wanted {width}×{height}"
+
+
+def screenshot(driver: WebDriver, name: str, width: int) -> Path:
+    """The whole page at ``width`` as ``.ci/screenshots/<name>-<width>.png``: the viewport is
+    made as tall as the document, so nothing is cut off below the fold."""
+    # Measured in a short window: the document is never shorter than the window it is in.
+    set_viewport(driver, width, 200)
+    height = int(driver.execute_script("return document.documentElement.scrollHeight;"))
+    set_viewport(driver, width, height)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}-{width}.png"
+    assert driver.get_screenshot_as_file(str(path)), f"no screenshot written to {path}"
+    assert png_size(path) == (width, height), f"{path} is {png_size(path)}"
+    set_viewport(driver, width, HEIGHTS.get(width, 800))
+    return path
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """Width and height from a PNG's IHDR chunk."""
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    width, height = struct.unpack(">II", head[16:24])
+    return int(width), int(height)
+
+
+# --- the outbox ---------------------------------------------------------------------------
+
+
+def outbox(folder: Path) -> list[email.message.EmailMessage]:
+    """Every message the daemon wrote, parsed as a mail client would."""
+    messages = []
+    for path in sorted(folder.glob("*.eml")):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        assert isinstance(message, email.message.EmailMessage)
+        messages.append(message)
+    return messages
+
+
+def text_of(message: email.message.EmailMessage) -> str:
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None, f"no text part in {message['Subject']}"
+    return str(body.get_content())
+
+
+def status_link(message: email.message.EmailMessage, base_url: str) -> str:
+    """The one personal status link in the message's text part."""
+    pattern = re.escape(base_url.rstrip("/")) + r"/status/[A-Za-z0-9_.\-]+"
+    found = re.findall(pattern, text_of(message))
+    assert len(found) == 1, f"{len(found)} status links in {message['Subject']!r}"
+    return str(found[0])
+
+
+class _Hrefs(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if name in ("href", "src") and value:
+                self.hrefs.append(value)
+
+
+def links(message: email.message.EmailMessage) -> list[str]:
+    """Every http(s) address in the message's text and HTML parts (not in attachments), in
+    the order they appear, each once."""
+    found: list[str] = []
+    for part in message.walk():
+        if part.is_multipart() or part.get_content_disposition() == "attachment":
+            continue
+        kind = part.get_content_type()
+        if kind == "text/plain":
+            found += re.findall(r"https?://[^\s<>\"')]+", str(part.get_content()))
+        elif kind == "text/html":
+            parser = _Hrefs()
+            parser.feed(str(part.get_content()))
+            found += [href for href in parser.hrefs if re.match(r"https?://", href)]
+    return list(dict.fromkeys(link.rstrip(".,;") for link in found))
