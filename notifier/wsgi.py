@@ -63,6 +63,9 @@ _TOKEN_ROUTE = re.compile(rf"^/calendar/([A-Za-z0-9_-]{{16,128}})/({_FEED_NAME})
 _TOKEN_IN_PATH = re.compile(r"^/calendar/[^/]+/")
 # As long as the shortest token the routes take, and without the dot of a feed's file name.
 _TOKEN_SEGMENT = re.compile(r"/[A-Za-z0-9_-]{16,}(?=/|$|\?)")
+# A token pasted where a feed's name goes (/calendar/<token>.ics): a feed's name is a
+# lower-case slug, a token (base64url) all but surely has a capital or an underscore.
+_TOKEN_AS_NAME = re.compile(r"/(?=[A-Za-z0-9_-]{16,}\.)(?=[^/.]*[A-Z_])[A-Za-z0-9_-]+(?=\.)")
 
 
 def _http_date(moment: datetime) -> str:
@@ -132,6 +135,7 @@ def mask_path(path: str) -> str:
     segment that looks like a token, wherever it is (``/calendar/<token>`` alone, a token
     pasted into another path), so a mistyped feed address leaks no token either."""
     path = _TOKEN_IN_PATH.sub("/calendar/***/", path) if path.count("/") >= 3 else path
+    path = _TOKEN_AS_NAME.sub("/***", path)
     return _TOKEN_SEGMENT.sub("/***", path)
 
 

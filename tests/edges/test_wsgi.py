@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -19,7 +20,7 @@ import icalendar
 import pytest
 
 from notifier.errors import ConfigError
-from notifier.wsgi import create_app
+from notifier.wsgi import create_app, mask_path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 BUILT = datetime(2024, 5, 6, 9, 30, tzinfo=UTC)
@@ -166,3 +167,13 @@ def test_the_readme_command_serves_the_feeds_without_notifier_serve(
     finally:
         process.kill()
         process.wait(10)
+
+
+def test_a_token_pasted_as_a_feeds_name_is_masked_and_a_feeds_name_is_not() -> None:
+    for _ in range(200):
+        token = secrets.token_urlsafe(24)
+        masked = mask_path(f"/calendar/{token}.ics")
+        if any(c.isupper() or c == "_" for c in token):
+            assert masked == "/calendar/***.ics"
+    for name in ("polisen", "gotland-2024", "gotland-2024-socialtjansten-och-skolan"):
+        assert mask_path(f"/calendar/{name}.ics") == f"/calendar/{name}.ics"
