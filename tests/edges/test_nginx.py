@@ -267,7 +267,7 @@ def test_a_token_feed_is_served_under_its_token_only(project: Path, tmp_path: Pa
         assert site.request(f"/calendar/{wrong}/polisen.ics")[0] == 404
 
 
-def test_the_overview_is_notifiers_own_answer_and_its_token_stays_out_of_the_access_log(
+def test_the_pages_opened_by_a_token_are_notifiers_answer_and_stay_out_of_the_access_log(
     project: Path, tmp_path: Path
 ) -> None:
     with front(project, tmp_path, access_log=True) as site:
@@ -289,8 +289,12 @@ def test_the_overview_is_notifiers_own_answer_and_its_token_stays_out_of_the_acc
         gone = site.from_app("/status/not-a-token")
         for wrong in (f"/overview/{'A' * len(token)}", "/overview", "/overview/"):
             assert (site.request(wrong)[0], site.request(wrong)[2]) == gone, wrong
+        secret = "S3cretT0ken" * 4
+        for page in ("/status/", "/accept/"):  # the links in the mail, answered by notifier
+            assert (site.request(page + secret)[0], site.request(page + secret)[2]) == gone
         site.request("/some/page")
         assert site.access_log is not None
         _wait_until(lambda: "/some/page" in site.access_log.read_text(), "the access log")
         logged = site.access_log.read_text(encoding="utf-8")
         assert token not in logged and "/overview/" not in logged
+        assert secret not in logged and "/status/" not in logged and "/accept/" not in logged
