@@ -349,17 +349,41 @@ def _overflow(driver: WebDriver, result: Audit) -> None:
         _DESCRIBE
         + r"""
 const width = window.innerWidth;
+// Whether a box is clipped sideways by a scrolling (or clipping) box it belongs to: such a
+// box, a wide table in its own scroll region, does not widen the page. An absolutely
+// positioned box belongs to its nearest positioned ancestor, not to its parent.
+const clipped = (el) => {
+  let node = el;
+  while (node && node !== document.body) {
+    const position = getComputedStyle(node).position;
+    if (position === 'fixed') return false;
+    let next = node.parentElement;
+    if (position === 'absolute') {
+      while (next && next !== document.body && getComputedStyle(next).position === 'static') {
+        next = next.parentElement;
+      }
+    }
+    if (next && next !== document.body && getComputedStyle(next).overflowX !== 'visible') {
+      return true;
+    }
+    node = next;
+  }
+  return false;
+};
 // Boxes that stick out, and text that runs out of its box (a long address that cannot wrap).
 const boxes = Array.from(document.body.querySelectorAll('*'))
-  .filter((el) => el.getBoundingClientRect().right > width + 0.5);
+  .filter((el) => el.getBoundingClientRect().right > width + 0.5 && !clipped(el));
 const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
 const range = document.createRange();
 const texts = [];
 for (let node = walker.nextNode(); node; node = walker.nextNode()) {
   range.selectNodeContents(node);
-  if (range.getBoundingClientRect().right > width + 0.5) texts.push(node.parentElement);
+  if (range.getBoundingClientRect().right > width + 0.5 && !clipped(node.parentElement)) {
+    texts.push(node.parentElement);
+  }
 }
-const wide = Array.from(new Set([...boxes, ...texts])).slice(0, 5).map(describe);
+const all = Array.from(new Set([...boxes, ...texts]));
+const wide = all.slice(0, 5).map(describe).concat(all.length > 5 ? [`${all.length - 5} more`] : []);
 return [document.documentElement.scrollWidth, width, wide];
 """
     )
@@ -554,6 +578,26 @@ return Array.from(document.querySelectorAll(
     )
     assert len(found) == 1, f"{len(found)} buttons named {name!r}"
     return found[0]
+
+
+def links_naming(driver: WebDriver, text: str) -> list[WebElement]:
+    """Shown links whose accessible name contains ``text``."""
+    found: list[WebElement] = driver.execute_script(
+        _DESCRIBE
+        + r"""
+return Array.from(document.querySelectorAll('a[href]')).filter(shown)
+  .filter((el) => accessibleName(el).replace(/\s+/g, ' ').includes(arguments[0]));
+""",
+        _normal(text),
+    )
+    return found
+
+
+def name_of(driver: WebDriver, element: WebElement) -> str:
+    """The element's accessible name, as the checks above compute it."""
+    return _normal(
+        str(driver.execute_script(_DESCRIBE + "return accessibleName(arguments[0]);", element))
+    )
 
 
 def by_role(driver: WebDriver, role: str) -> list[WebElement]:

@@ -34,7 +34,13 @@ def set_viewport(driver: WebDriver, width: int, height: int) -> None:
 
 def screenshot(driver: WebDriver, name: str, width: int) -> Path:
     """The whole page at ``width`` as ``.ci/screenshots/<name>-<width>.png``: the viewport is
-    made as tall as the document, so nothing is cut off below the fold."""
+    made as tall as the document, so nothing is cut off below the fold, and every scrolled
+    region (TAB moves a wide table's) is back at its start, as the page first shows."""
+    driver.execute_script(
+        "if (document.activeElement) document.activeElement.blur();"
+        "for (const el of document.querySelectorAll('*')) { el.scrollLeft = 0; el.scrollTop = 0; }"
+        "window.scrollTo(0, 0);"
+    )
     # Measured in a short window: the document is never shorter than the window it is in.
     set_viewport(driver, width, 200)
     height = int(driver.execute_script("return document.documentElement.scrollHeight;"))

@@ -5,99 +5,31 @@ message changes nothing."""
 
 from __future__ import annotations
 
-import email.message
 import json
-import time
-from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
 
 import a11y
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.ui import WebDriverWait
-from test_daemon import DEADLINE, Process
+from test_daemon import Process
 from test_done_in_the_running_daemon import cli, event
 
 from .conftest import base_url
 from .pages import DESKTOP, HEIGHTS, PHONE, links, outbox, screenshot, set_viewport, status_link
+from .steps import (
+    CONFIRMATION,
+    POLISEN,
+    answer_klart,
+    eventually,
+    field,
+    messages_about,
+    pinned,
+    reminder_to,
+    statuses,
+)
 
 pytestmark = pytest.mark.slow
-
-POLISEN = "brottsforebyggande.gotland@polisen.example"
-CONFIRMATION = "Tack! Delmålet är markerat som klart."
-
-
-def eventually(check: Any, what: str) -> Any:
-    """Poll an outside observation (the daemon works at its own pace) for a bounded time."""
-    end = time.monotonic() + DEADLINE
-    while True:
-        found = check()
-        if found:
-            return found
-        assert time.monotonic() < end, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
-def pinned(daemon: Process) -> dict[str, Any]:
-    """The milestone the fixture pinned ten days ahead, as `notifier milestones` lists it."""
-    daemon.wait_for("READY=1")
-    rows = json.loads(cli(daemon, "milestones", "--json").stdout)["milestones"]
-    ahead = (date.today() + timedelta(days=10)).isoformat()
-    [row] = [r for r in rows if r["due"] == ahead]
-    return dict(row)
-
-
-def reminder_to(daemon: Process, address: str, row: dict[str, Any]) -> email.message.Message:
-    """The reminder about ``row`` that the daemon wrote for ``address``, once it is written."""
-
-    def written() -> list[email.message.EmailMessage]:
-        return [
-            message
-            for message in outbox(daemon.project / "state" / "outbox")
-            if str(message["Subject"]).startswith("Påminnelse")
-            and address in str(message["To"])
-            and row["label"] in str(message["Subject"])
-        ]
-
-    [message] = eventually(written, f"the reminder to {address}")
-    return message
-
-
-def statuses(daemon: Process) -> list[dict[str, Any]]:
-    """Every milestone's status and full history, as the coordinator's report has them."""
-    report = cli(daemon, "report", "--format", "json")
-    assert report.returncode == 0, report.stderr
-    return list(json.loads(report.stdout)["milestones"])
-
-
-def messages_about(daemon: Process, key: str) -> list[dict[str, Any]]:
-    """The reminders and due notices `notifier schedule` lists for milestone ``key``."""
-    schedule = cli(daemon, "schedule", "--json")
-    assert schedule.returncode == 0, schedule.stderr
-    return [
-        message
-        for message in json.loads(schedule.stdout)["messages"]
-        if message.get("milestone", {}).get("key") == key
-    ]
-
-
-def field(driver: WebDriver, term: str) -> str:
-    """The text the page gives for ``term`` in its description list (Status, Datum …)."""
-    for dt in driver.find_elements(By.CSS_SELECTOR, "dl dt"):
-        if dt.text.strip() == term:
-            return str(dt.find_element(By.XPATH, "following-sibling::dd[1]").text.strip())
-    raise AssertionError(f"the page shows no {term!r}")
-
-
-def answer_klart(driver: WebDriver) -> None:
-    """Choose "Klart" and send the form, by the labels a visitor reads."""
-    choice = a11y.control_labelled(driver, "Klart")
-    choice.click()
-    assert choice.is_selected()
-    a11y.button_named(driver, "Skicka").click()
-    WebDriverWait(driver, DEADLINE).until(lambda d: a11y.by_role(d, "status"))
 
 
 def test_klart_from_a_reminders_link_in_chromium_stops_its_mail_and_shows_in_the_feed(
@@ -106,7 +38,7 @@ def test_klart_from_a_reminders_link_in_chromium_stops_its_mail_and_shows_in_the
     row = pinned(daemon)
     key = row["key"]
     ahead = messages_about(daemon, key)
-    assert {m["kind"] for m in ahead} == {"reminder", "due"}
+    assert {"reminder", "due"} <= {m["kind"] for m in ahead}
     assert any(r["summary"] == "planned" for m in ahead for r in m["recipients"])
     before = event(daemon, key)
     assert before is not None and not str(before["SUMMARY"]).startswith("Klart: ")
@@ -137,7 +69,7 @@ def test_klart_from_a_reminders_link_in_chromium_stops_its_mail_and_shows_in_the
     withheld = [
         (m["kind"], r["withheld"]) for m in after for r in m["recipients"] if r["state"] != "sent"
     ]
-    assert {kind for kind, _ in withheld} == {"reminder", "due"}
+    assert {"reminder", "due"} <= {kind for kind, _ in withheld}
     assert all(reason == "milestone done" for _, reason in withheld), withheld
 
     # The feed follows within seconds, the same event under its own UID.
