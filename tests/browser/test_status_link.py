@@ -98,16 +98,18 @@ def test_the_status_page_before_and_after_klart_at_desktop_and_phone_width(
     daemon: Process, browser: WebDriver
 ) -> None:
     """Screenshots for the CI artefacts, and every accessibility check at both widths: the
-    form, the confirmation, and the form again as the link shows it afterwards."""
+    form, the confirmation, the form again as the link shows it afterwards, and the page an
+    altered link gets."""
     row = pinned(daemon)
     link = status_link(reminder_to(daemon, POLISEN, row), base_url(daemon.port))
     audits: dict[tuple[str, int], a11y.Audit] = {}
 
-    def check(name: str, *, shot: bool) -> None:
+    def check(name: str, *, shot: bool, texts: int = 10, headings: int = 2) -> None:
         for width in (DESKTOP, PHONE):
             set_viewport(browser, width, HEIGHTS[width])
             audit = a11y.audit(browser)
-            assert audit.checked["texts"] > 10 and audit.checked["headings"] >= 2
+            # It looked at the page it was meant to, not at an empty one.
+            assert audit.checked["texts"] >= texts and audit.checked["headings"] >= headings
             audits[name, width] = audit
             if shot:
                 screenshot(browser, name, width)
@@ -121,6 +123,9 @@ def test_the_status_page_before_and_after_klart_at_desktop_and_phone_width(
     assert field(browser, "Status") == "Klart"
     check("status-again", shot=False)
     assert audits["status-again", PHONE].checked["tab stops"] == 4
+    browser.get(link[:-1] + ("A" if link[-1] != "A" else "B"))
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Sidan finns inte"
+    check("status-gone", shot=False, texts=2, headings=1)
 
     found = {place: audit.rules() for place, audit in audits.items()}
     expected = {place: KNOWN.get(place, set()) for place in audits}
