@@ -28,6 +28,7 @@ from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
+from notifier.cap import WINDOW, Held, HeldReport, apply_cap, held_key
 from notifier.compose import message_id, recipient_identity
 from notifier.due import (
     DEFAULT_LEASE,
@@ -87,6 +88,7 @@ class SendReport:
     failed: list[Outcome] = field(default_factory=list)
     skipped: int = 0
     busy: int = 0  # deliveries another process holds right now
+    held: int = 0  # deliveries mail.daily_cap holds back (see cap.py)
     login_refused: str | None = None  # the server's refusal; the step stopped sending there
     changes: list[DueChange] = field(default_factory=list)
     stopped: bool = False  # ``should_stop`` asked to end the step early
@@ -197,9 +199,7 @@ def send_due_once(
     history = ledger.status_entries()
     items = planned_messages(catalog, settings, known, now, problems, kinds, registry, history)
     snapshot = ledger.snapshot()
-    sources = Sources(
-        catalog, settings, now, known, problems, snapshot, report.statuses, history
-    )
+    sources = Sources(catalog, settings, now, known, problems, snapshot, report.statuses, history)
     plan = due_items(items, snapshot, now, lease)
     handlers = by_name(registry)
     quiet = _silenced(plan.send, handlers, sources)
@@ -210,9 +210,17 @@ def send_due_once(
     for skip in quiet:
         logger.info("%s %s not sent: %s", skip.item.kind, skip.key, skip.reason)
     silenced = {(s.key, s.address) for s in quiet}
-    sends = [d for d in plan.send if (d.key, d.address) not in silenced]
+    capped = apply_cap(
+        [d for d in plan.send if (d.key, d.address) not in silenced], snapshot, now, settings
+    )
+    sends = capped.send
     ledger.record_due(sends, now)
     wake = [plan.next_at] if plan.next_at else []
+    if capped.held:
+        report.held = sum(len(h.deliveries) for h in capped.held)
+        wake.append(min(capped.next_free or now, now + WINDOW))
+        if _note_held(capped.held, ledger, now, settings):
+            wake.append(now)  # the coordinator's notice is due at once: another step
 
     def compose(item: Outgoing[Any], recipient: Recipient, moment: datetime) -> EmailMessage:
         # Dates in messages are local: the Date header then shows the Swedish offset.
@@ -253,6 +261,24 @@ def _record_due_dates(catalog: Catalog, ledger: Ledger, now: datetime) -> list[D
             change.new_due,
         )
     return changes
+
+
+def _note_held(held: Sequence[Held], ledger: Ledger, now: datetime, settings: Settings) -> bool:
+    """Keep each hold for the coordinator's notice; whether one was new."""
+    new = False
+    for hold in held:
+        key = held_key(hold, now, settings)
+        if ledger.record_problem(key, HeldReport.of(hold, settings).lines(), now):
+            new = True
+            logger.warning(
+                "%d message(s) to %s held back: %d sent in 24 hours, mail.daily_cap is %d; "
+                "the coordinator is told",
+                len(hold.deliveries),
+                hold.address,
+                hold.sent_in_window,
+                settings.mail.daily_cap,
+            )
+    return new
 
 
 def _silenced(

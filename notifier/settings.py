@@ -45,6 +45,12 @@ class MailSettings(Section):
     outbox: Path = Field(
         Path("state/outbox"), description="Where .eml files go when no SMTP host is set."
     )
+    daily_cap: int = Field(
+        20,
+        ge=0,
+        description="At most this many messages to one address in 24 hours; more wait and the "
+        "coordinator is told (0: no cap).",
+    )
 
     @field_validator("from_address")
     @classmethod

@@ -15,6 +15,7 @@ from notifier.kinds.changed import CHANGE_NOTICE
 from notifier.kinds.digest import DIGEST
 from notifier.kinds.due import DUE_NOTICE
 from notifier.kinds.escalation import ESCALATION
+from notifier.kinds.held import HELD_NOTICE
 from notifier.kinds.problem import PROBLEM_NOTICE
 from notifier.kinds.proposal import PROPOSAL
 from notifier.kinds.reminder import REMINDER
@@ -27,6 +28,7 @@ KINDS: tuple[Kind[Any], ...] = (
     CHANGE_NOTICE,
     DIGEST,
     PROBLEM_NOTICE,
+    HELD_NOTICE,
 )
 
 

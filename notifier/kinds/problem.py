@@ -19,6 +19,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+from notifier.cap import HELD_PREFIX
 from notifier.due import Outgoing
 from notifier.kinds.base import Context, Kind, MessageComposer, Sources, Span, by_time
 from notifier.kinds.samples import samples
@@ -44,6 +45,8 @@ def problem_key(problems: Sequence[str]) -> str:
 def problem_notices(recorded: Iterable[RecordedProblem], settings: Settings) -> list[ProblemNotice]:
     notices: list[ProblemNotice] = []
     for problem in recorded:
+        if problem.key.startswith(HELD_PREFIX):
+            continue  # a hold of the daily cap: kinds/held.py tells of it
         seen = problem.first_seen.astimezone(zone(settings))
         notices.append(
             Outgoing(

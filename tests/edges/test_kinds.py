@@ -125,7 +125,16 @@ def local(day: date, hour: int = 8) -> datetime:
 
 
 def test_the_registry_lists_each_kind_once_with_its_three_shipped_templates() -> None:
-    assert names() == ("reminder", "due", "escalation", "proposal", "changed", "digest", "problem")
+    assert names() == (
+        "reminder",
+        "due",
+        "escalation",
+        "proposal",
+        "changed",
+        "digest",
+        "problem",
+        "held",
+    )
     for kind in KINDS:
         assert kind.template_names == tuple(f"{kind.name}.{part}" for part in PARTS)
         assert all((TEMPLATES / name).is_file() for name in kind.template_names)
