@@ -217,6 +217,12 @@ return items;
 # --- colour arithmetic (WCAG 2.1, 1.4.3 and 1.4.11) -----------------------------------------
 
 
+def rgba(values: Sequence[float]) -> Rgba:
+    """A colour as the page scripts return it: ``[r, g, b, alpha]``."""
+    r, g, b, a = (float(value) for value in values)
+    return (r, g, b, a)
+
+
 def over(top: Rgba, below: Rgba) -> Rgba:
     """``top`` painted over the opaque ``below`` (source-over)."""
     alpha = top[3]
@@ -244,11 +250,11 @@ def backgrounds(layers: Sequence[dict[str, Any]]) -> tuple[list[Rgba], bool]:
     under: list[Rgba] = [WHITE]  # the canvas, when nothing paints a background
     image = False
     for layer in reversed(layers):
-        colour = tuple(layer["color"])
-        under = [over(colour, below) for below in under]  # type: ignore[arg-type]
-        stops = [tuple(stop) for stop in layer["stops"]]
-        if stops:
-            under = [over(stop, below) for stop in stops for below in under]  # type: ignore[arg-type]
+        colour = rgba(layer["color"])
+        under = [over(colour, below) for below in under]
+        stops = [rgba(stop) for stop in layer["stops"]]
+        if stops:  # a gradient, painted over the colour: the text may stand on any stop
+            under = [over(stop, below) for stop in stops for below in under]
         image = image or bool(layer["url"])
     return under, image
 
@@ -327,17 +333,14 @@ def _contrast(driver: WebDriver, result: Audit) -> None:
             continue
         large = _is_large(float(item["size"]), float(item["weight"]))
         needed = LARGE_TEXT_CONTRAST if large else TEXT_CONTRAST
-        colour = tuple(item["color"])
-        worst = min(
-            ((contrast(over(colour, bg), bg), bg) for bg in under),  # type: ignore[arg-type]
-            key=lambda pair: pair[0],
-        )
+        colour = rgba(item["color"])
+        worst = min(((contrast(over(colour, bg), bg), bg) for bg in under), key=lambda p: p[0])
         if worst[0] < needed - 1e-9:
             result.problems.append(
                 Problem(
                     "contrast",
                     item["where"],
-                    f"{worst[0]:.2f}:1 ({_rgb(colour)} on {_rgb(worst[1])}, "  # type: ignore[arg-type]
+                    f"{worst[0]:.2f}:1 ({_rgb(colour)} on {_rgb(worst[1])}, "
                     f"{item['size']:g}px, needs {needed}:1) {item['text']!r}",
                 )
             )
@@ -501,11 +504,23 @@ def _keyboard(driver: WebDriver, result: Audit) -> None:
 
 def _start_at_the_top(driver: WebDriver) -> None:
     """Make the next TAB go to the first stop: a click on the page's top-left corner moves the
-    browser's starting point for sequential focus there, as a visitor's click would."""
-    driver.execute_script("window.scrollTo(0, 0);")
-    corner = ActionBuilder(driver)
-    corner.pointer_action.move_to_location(0, 0).click()
-    corner.perform()
+    browser's starting point for sequential focus there, as a visitor's click would. Where
+    something clickable sits in that corner, the page itself is focused instead."""
+    free = driver.execute_script(
+        "window.scrollTo(0, 0);"
+        "const el = document.elementFromPoint(0, 0);"
+        "return !el || !el.closest('a, button, input, select, textarea, label, summary,"
+        " [onclick], [role=button], [tabindex]');"
+    )
+    if free:
+        corner = ActionBuilder(driver)
+        corner.pointer_action.move_to_location(0, 0).click()
+        corner.perform()
+    else:
+        driver.execute_script(
+            "const body = document.body; body.tabIndex = -1; body.focus();"
+            "body.removeAttribute('tabindex');"
+        )
     driver.execute_script("if (document.activeElement) document.activeElement.blur();")
 
 
@@ -529,15 +544,14 @@ def _indicator(
     if outline_changed:
         found = driver.execute_script(_PARENT_LAYERS, element, focused["outlineColor"])
         under, _ = backgrounds(found["layers"])
-        colour = tuple(found["outline"])
-        ratio = min(contrast(over(colour, bg), bg) for bg in under)  # type: ignore[arg-type]
+        colour = rgba(found["outline"])
+        ratio = min(contrast(over(colour, bg), bg) for bg in under)
         if ratio < NON_TEXT_CONTRAST and not shadow_changed:
             result.problems.append(
                 Problem(
                     "focus",
                     where,
-                    f"focus outline {_rgb(colour)} has only {ratio:.2f}:1 "  # type: ignore[arg-type]
-                    "against its surroundings",
+                    f"focus outline {_rgb(colour)} has only {ratio:.2f}:1 against its surroundings",
                 )
             )
 

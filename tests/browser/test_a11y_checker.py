@@ -98,6 +98,15 @@ def test_a_page_without_defects_passes_at_desktop_and_phone_width(
         assert audit.checked["controls"] == 5 and audit.checked["buttons"] == 1
         assert audit.checked["texts"] >= 10
 
+    # A skip link in the top-left corner, where the keyboard check would otherwise click to
+    # start from the top: it is the first stop, and nothing is clicked.
+    corner = '<a href="#mer" style="position:absolute;left:0;top:0">Till innehållet</a>'
+    browser.get(page(tmp_path, corner + GOOD))
+    audit = a11y.audit(browser)
+    assert not audit.problems, str(audit)
+    assert audit.checked["tab stops"] == 7
+    assert browser.current_url.endswith("page.html")
+
 
 def test_each_defect_is_found(browser: WebDriver, tmp_path: Path) -> None:
     set_viewport(browser, PHONE, HEIGHTS[PHONE])
