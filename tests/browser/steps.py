@@ -7,8 +7,9 @@ from __future__ import annotations
 import email.message
 import json
 import time
+from collections.abc import Callable
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import a11y
 from selenium.webdriver.common.by import By
@@ -22,8 +23,10 @@ from .pages import outbox
 POLISEN = "brottsforebyggande.gotland@polisen.example"
 CONFIRMATION = "Tack! Delmålet är markerat som klart."
 
+T = TypeVar("T")
 
-def eventually(check: Any, what: str) -> Any:
+
+def eventually(check: Callable[[], T], what: str) -> T:
     """Poll an outside observation (the daemon works at its own pace) for a bounded time."""
     end = time.monotonic() + DEADLINE
     while True:
