@@ -177,10 +177,63 @@ class Count:
 @dataclass(frozen=True)
 class Column:
     """A month of the timeline; ``quiet`` when nothing shown falls due in it, so the page can
-    give it less room."""
+    give it less room. Three or more quiet months in a row share one column, up to ``last``:
+    a plan spanning years stays one screen wide."""
 
     month: Month
     quiet: bool
+    last: Month | None = None
+
+    @property
+    def label(self) -> str:
+        if self.last is None:
+            return self.month.label
+        if self.last.year == self.month.year:
+            return f"{MONTHS[self.month.month - 1]}–{self.last.label}"
+        return f"{self.month.label}–{self.last.label}"
+
+    @property
+    def short(self) -> str:
+        if self.last is None:
+            return self.month.short
+        if self.last.year == self.month.year:
+            return f"{SHORT_MONTHS[self.month.month - 1]}–{self.last.short}"
+        return f"{self.month.short}–{self.last.short}"
+
+    @property
+    def months(self) -> tuple[Month, ...]:
+        if self.last is None:
+            return (self.month,)
+        months = [self.month]
+        while months[-1] != self.last:
+            months.append(months[-1].next())
+        return tuple(months)
+
+
+# Quiet months in a row from which on they share one column.
+QUIET_RUN = 3
+
+
+def timeline(months: Sequence[Month], busy: set[Month]) -> tuple[Column, ...]:
+    """The columns for ``months``: each busy month its own, runs of quiet ones joined."""
+    columns: list[Column] = []
+    run: list[Month] = []
+
+    def close_run() -> None:
+        if len(run) >= QUIET_RUN:
+            columns.append(Column(run[0], True, run[-1]))
+        else:
+            columns.extend(Column(month, True) for month in run)
+        run.clear()
+
+    for month in months:
+        if month in busy:
+            close_run()
+            columns.append(Column(month, False))
+        else:
+            run.append(month)
+    close_run()
+    return tuple(columns)
 
 
 @dataclass(frozen=True)
@@ -196,7 +249,7 @@ class Section:
 
     @property
     def months(self) -> tuple[Month, ...]:
-        return tuple(column.month for column in self.columns)
+        return tuple(month for column in self.columns for month in column.months)
 
     @property
     def quiet(self) -> int:
@@ -274,7 +327,8 @@ def _section(
 ) -> Section:
     plan = milestones[0].plan
     dues = [p.milestone.due for p in milestones]
-    months = months_between(min(dues), max(dues))
+    busy = {Month.of(due) for due in dues}
+    columns = timeline(months_between(min(dues), max(dues)), busy)
     chips = {p.key: _chip(p, statuses, now, plan_dates.get(p.key)) for p in milestones}
     rows = []
     for org in [*order, None]:
@@ -286,14 +340,14 @@ def _section(
             continue
         cells = tuple(
             Cell(
-                month,
-                tuple(chips[p.key] for p in mine if Month.of(p.milestone.due) == month),
+                column.month,
+                tuple(chips[p.key] for p in mine if Month.of(p.milestone.due) == column.month)
+                if not column.quiet
+                else (),
             )
-            for month in months
+            for column in columns
         )
         rows.append(Row(org.name if org is not None else NO_ORGANISATION, slug, cells))
-    busy = {Month.of(p.milestone.due) for p in milestones}
-    columns = tuple(Column(month, month not in busy) for month in months)
     looks = [chips[p.key].look for p in milestones]
     return Section(
         plan.id, plan.title.strip(), columns, tuple(rows), _counts(looks), len(milestones)
