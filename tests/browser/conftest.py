@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from nginx_front import free_port
 from selenium import webdriver
+from selenium.webdriver import Chrome
 from selenium.webdriver.chrome.service import Service
-from selenium.webdriver.remote.webdriver import WebDriver
 
 from .pages import DESKTOP, HEIGHTS, ROOT, set_viewport
 
@@ -61,7 +61,7 @@ def chromium_missing() -> str | None:
 
 
 @pytest.fixture
-def browser(tmp_path: Path) -> Iterator[WebDriver]:
+def browser(tmp_path: Path) -> Iterator[Chrome]:
     """A fresh headless Chromium (its own empty profile), quit after the test. Downloads,
     such as a feed opened from a mail, land in ``tmp_path/downloads``."""
     missing = chromium_missing()

@@ -10,7 +10,7 @@ import struct
 from html.parser import HTMLParser
 from pathlib import Path
 
-from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver import Chrome
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 # Kept by CI as artefacts; see the README there.
@@ -22,17 +22,22 @@ DESKTOP = 1280
 HEIGHTS = {PHONE: 844, DESKTOP: 800}
 
 
-def set_viewport(driver: WebDriver, width: int, height: int) -> None:
-    """Make the page's viewport (not the window around it) exactly ``width`` × ``height``."""
-    driver.set_window_size(width, height)
+def set_viewport(driver: Chrome, width: int, height: int) -> None:
+    """Make the page's viewport (the window as the page sees it) exactly ``width`` × ``height``.
+
+    Through Chromium's device metrics rather than the window's size: a resized window reaches
+    the page a moment after the command returns, and its frame takes a share that varies, while
+    this applies at once and stays across navigations.
+    """
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+    )
     inner = driver.execute_script("return [window.innerWidth, window.innerHeight];")
-    if inner != [width, height]:
-        driver.set_window_size(width + (width - inner[0]), height + (height - inner[1]))
-        inner = driver.execute_script("return [window.innerWidth, window.innerHeight];")
     assert inner == [width, height], f"viewport {inner}, wanted {width}×{height}"
 
 
-def screenshot(driver: WebDriver, name: str, width: int) -> Path:
+def screenshot(driver: Chrome, name: str, width: int) -> Path:
     """The whole page at ``width`` as ``.ci/screenshots/<name>-<width>.png``: the viewport is
     made as tall as the document, so nothing is cut off below the fold, and every scrolled
     region (TAB moves a wide table's) is back at its start, as the page first shows."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import a11y
 import pytest
-from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver import Chrome
 
 from .pages import DESKTOP, HEIGHTS, PHONE, set_viewport
 
@@ -86,7 +86,7 @@ def page(tmp_path: Path, body: str, style: str = STYLE, lang: str = 'lang="sv"')
 
 
 def test_a_page_without_defects_passes_at_desktop_and_phone_width(
-    browser: WebDriver, tmp_path: Path
+    browser: Chrome, tmp_path: Path
 ) -> None:
     browser.get(page(tmp_path, GOOD))
     for width in (DESKTOP, PHONE):
@@ -108,7 +108,7 @@ def test_a_page_without_defects_passes_at_desktop_and_phone_width(
     assert browser.current_url.endswith("page.html")
 
 
-def test_each_defect_is_found(browser: WebDriver, tmp_path: Path) -> None:
+def test_each_defect_is_found(browser: Chrome, tmp_path: Path) -> None:
     set_viewport(browser, PHONE, HEIGHTS[PHONE])
     missed = {}
     for name, (old, new, rule) in DEFECTS.items():

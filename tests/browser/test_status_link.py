@@ -10,8 +10,8 @@ from pathlib import Path
 
 import a11y
 import pytest
+from selenium.webdriver import Chrome
 from selenium.webdriver.common.by import By
-from selenium.webdriver.remote.webdriver import WebDriver
 from test_daemon import Process
 from test_done_in_the_running_daemon import cli, event
 
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_klart_from_a_reminders_link_in_chromium_stops_its_mail_and_shows_in_the_feed(
-    daemon: Process, browser: WebDriver
+    daemon: Process, browser: Chrome
 ) -> None:
     row = pinned(daemon)
     key = row["key"]
@@ -95,7 +95,7 @@ KNOWN: dict[tuple[str, int], set[str]] = {
 
 
 def test_the_status_page_before_and_after_klart_at_desktop_and_phone_width(
-    daemon: Process, browser: WebDriver
+    daemon: Process, browser: Chrome
 ) -> None:
     """Screenshots for the CI artefacts, and every accessibility check at both widths: the
     form, the confirmation, the form again as the link shows it afterwards, and the page an
@@ -138,7 +138,7 @@ def test_the_status_page_before_and_after_klart_at_desktop_and_phone_width(
 
 
 def test_opening_every_link_of_every_message_changes_nothing(
-    daemon: Process, browser: WebDriver, tmp_path: Path
+    daemon: Process, browser: Chrome, tmp_path: Path
 ) -> None:
     """Mail scanners open every link in a message: a GET must never record anything, before
     or after a real answer."""
