@@ -104,29 +104,50 @@ def _series(first: date, every: int, start: date, end: date) -> Iterator[tuple[i
         number += 1
 
 
-def escalations(catalog: Catalog, settings: Settings, span: Span) -> list[Escalation]:
+def escalations(
+    catalog: Catalog, settings: Settings, span: Span, history: Sequence[StatusEntry] = ()
+) -> list[Escalation]:
     """Each milestone's escalations in [span.start, span.end), and the latest one before the
     span: with ``every_days`` longer than the span reaches back, the catch-up rule must still
-    find the one just missed."""
+    find the one just missed.
+
+    The series of a milestone done (the latest entry of its ``history``) ends with its first
+    escalation at or after that moment, which is recorded as skipped and shown so: the
+    ledger then keeps one row per recipient for it, not one a week for ever.
+    """
     if not settings.escalation.enabled:
         return []
     every = settings.escalation.every_days
     start, end = local_date(span.start, settings), local_date(span.end, settings)
     boss = coordinator(settings)
+    done = done_moments(history)
     items: list[Escalation] = []
     for planned in catalog.milestones:
         first = first_day(planned.milestone.due, settings)
         recipients = _with_coordinator(recipients_for(planned, settings), boss)
+        done_at = done.get(planned.key)
+        # From the day it was done, if earlier: the first escalation after it must be seen.
+        since = start if done_at is None else min(start, local_date(done_at, settings))
         before: Escalation | None = None
-        for number, day in _series(first, every, start, end):
+        for number, day in _series(first, every, since, end):
             item = _escalation(planned, number, send_time(day, settings), recipients)
             if item.send_at < span.start:
                 before = item
             elif item.send_at < span.end:
                 items.append(item)
+            if done_at is not None and item.send_at >= done_at:
+                break
         if before is not None:
             items.append(before)
     return by_time(items)
+
+
+def done_moments(history: Sequence[StatusEntry]) -> dict[str, datetime]:
+    """When each milestone whose latest entry says done was said to be so."""
+    latest: dict[str, StatusEntry] = {}
+    for entry in history:  # oldest first: the last one per milestone is its status
+        latest[entry.milestone_key] = entry
+    return {key: entry.at for key, entry in latest.items() if entry.closed}
 
 
 def _with_coordinator(recipients: tuple[Recipient, ...], boss: Recipient) -> tuple[Recipient, ...]:
@@ -289,7 +310,7 @@ class EscalationKind(Kind[int]):
         self._seen: tuple[Snapshot, set[tuple[str, date]]] | None = None
 
     def messages(self, sources: Sources, span: Span) -> list[Escalation]:
-        return escalations(sources.catalog, sources.settings, span)
+        return escalations(sources.catalog, sources.settings, span, sources.status_history)
 
     def _started(self, planned: PlannedMilestone, snapshot: Snapshot) -> bool:
         if self._seen is None or self._seen[0] is not snapshot:

@@ -225,7 +225,19 @@ def test_the_escalation_repeats_every_week_until_done_and_done_is_recorded_as_sk
     for address in (POLICE, SCHOOL, COORDINATOR_ADDRESS):
         entry = recorded[(silenced, address)]
         assert (entry.state, entry.note) == ("skipped", MILESTONE_DONE)
-    assert sent(step(tmp_path, local(date(2025, 1, 14)), catalog)) == set()
+    # The series ends there: nothing more is listed, so the ledger gets no row a week.
+    for later in (date(2025, 1, 14), date(2025, 2, 18)):
+        assert sent(step(tmp_path, local(later), catalog)) == set()
+        assert len(entries(tmp_path)) == 3 * 4
+    with SqliteLedger(tmp_path / "ledger.sqlite3", readonly=True) as ledger:
+        history = ledger.status_entries()
+    listed = messages_between(
+        catalog, SETTINGS, {}, date(2024, 12, 1), date(2025, 3, 1), kinds=ONLY, history=history
+    )
+    assert [i.send_at.date() for i in listed] == [
+        *(date(2024, 12, 17), date(2024, 12, 27), date(2025, 1, 2)),
+        date(2025, 1, 7),
+    ]
 
 
 def test_the_coordinator_is_told_with_a_copy_of_their_own_and_everyone_gets_a_link(
