@@ -83,15 +83,10 @@ def test_klart_from_a_reminders_link_in_chromium_stops_its_mail_and_shows_in_the
     assert "Polisen" in str(shown["DESCRIPTION"])
 
 
-# Defects the checker finds in templates/web/status.html, waiting for a fix there. Each one is
-# asserted to be still found, so that the fix shows here and its entry is taken out; any other
+# Defects the checker finds in templates/web/status.html, waiting for a fix there (none now). Each
+# is asserted to be still found, so that the fix shows here and its entry is taken out; any other
 # problem fails the test.
-KNOWN: dict[tuple[str, int], set[str]] = {
-    # The history names who answered as "Polisen (brottsforebyggande.gotland@polisen.example)":
-    # the address cannot wrap and the list item runs out of a 390 px window (WCAG 1.4.10).
-    ("status-after", PHONE): {"reflow"},
-    ("status-again", PHONE): {"reflow"},
-}
+KNOWN: dict[tuple[str, int], set[str]] = {}
 
 
 def test_the_status_page_before_and_after_klart_at_desktop_and_phone_width(
