@@ -395,6 +395,9 @@ class Daemon:
         statuses = self._statuses_now() if changed and not self._stop.is_set() else None
         if statuses is not None:
             self._republish_on_status_change(statuses)
+            # A status may call for a message at once (the coordinator hears of a new date
+            # asked for) or silence one: a step now, not at the next sweep.
+            self._schedule_wake(self.clock())
 
     def _republish_on_status_change(self, statuses: Mapping[str, StatusEntry]) -> None:
         """A milestone marked done shows in the feeds without a reload. Not while waiting

@@ -16,9 +16,6 @@ from .steps import POLISEN, Process, answer_klart, cli, field, pinned, reminder_
 
 pytestmark = pytest.mark.slow
 
-# Defects the checker finds in the overview's templates (templates/web/overview*.html),
-# waiting for a fix there. Each one is asserted to be still found, so that the fix shows here
-# and its entry is taken out; any other problem fails the test.
 # Accessibility defects known and not yet fixed, per page and width: none.
 KNOWN: dict[tuple[str, int], set[str]] = {}
 
