@@ -1,19 +1,44 @@
-"""The HTTP server that runs the WSGI app: the standard library's, threaded and hardened.
+"""The HTTP server that runs the WSGI app: granian (Rust, hyper), inside this process.
 
 Swappable: ``notifier run`` and ``notifier serve`` need only ``start()``, ``url`` and
-``stop()`` of it (``runner.Server``), and the app (``wsgi``) knows nothing of it. Requests
-are read with tight limits (request line, headers, a socket timeout for silent clients) and
-anything unparsable gets a status line, never a bare page or a traceback.
+``stop()`` of it (``runner.Server``), and the app (``wsgi``) knows nothing of it.
+
+Why granian: HTTP is parsed and connections are held by Rust (tokio and hyper) without the
+GIL, so a slow or silent client costs a socket and a timer, never a Python thread, and the
+feeds are served at a rate no pure-Python server reaches here (bench/front.py). What it is
+set to do:
+
+- bounded connections: at most ``connection_limit`` at once (granian's backpressure is a
+  permit per connection, taken before ``accept``), at most half the file descriptors, so
+  sending, reloading and the ledger always have descriptors left; past the cap new
+  connections wait in the listen backlog (back-pressure), they are not refused;
+- a deadline for a whole request head: a connection that has not sent a complete request
+  line and headers within ``REQUEST_DEADLINE`` of its first byte is closed (hyper's
+  header_read_timeout: one timer for the whole head, not per ``recv``). It also closes an
+  idle keep-alive connection after the same time. The app takes no request bodies: it
+  answers other methods than GET and HEAD with 405, unread, and the connection is closed;
+- keep-alive over HTTP/1.1; HTTP/2 is not offered (the reverse proxy speaks it outside);
+- malformed requests get a status line from hyper (400, 414, 431), never a bare page.
+
+The WSGI calls run in ``THREADS`` Python threads; the app answers from memory, so they are
+short. granian is embedded through its worker API (``WSGIWorker``), which its own servers
+use; pyproject.toml pins the minor version this was written against.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import resource
 import socket
-import threading
-from socketserver import TCPServer, ThreadingMixIn
+import sys
 from typing import Any
-from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
+
+from granian._futures import _new_cbscheduler
+from granian._granian import MetricsAggregator, WorkerSignal, WSGIWorker
+from granian.http import HTTP1Settings
+from granian.net import SocketSpec
 
 from notifier.errors import UserError
 from notifier.logs import fields
@@ -21,135 +46,180 @@ from notifier.responses import WsgiApp
 
 logger = logging.getLogger(__name__)
 
-MAX_REQUEST_LINE = 8192
-MAX_EMPTY_LINES = 8
+# A request head (request line and headers) must arrive whole within this many seconds of its
+# first byte; an idle keep-alive connection is closed after as long.
+REQUEST_DEADLINE = 10.0
 MAX_HEADER_BYTES = 16384
-SOCKET_TIMEOUT = 30.0
+# At most this many connections, and never more than half the file descriptors: the other
+# half stays with the ledger, SMTP, the plan files and the feed files.
+MAX_CONNECTIONS = 8192
+MIN_CONNECTIONS = 16
+THREADS = 2  # Python threads calling the app
+BACKLOG = 4096
+MAX_FILE_LIMIT = 1 << 20  # what an unlimited RLIMIT_NOFILE is raised to
 
 
-class _Handler(ServerHandler):
-    server_software = "notifier"
-
-    def log_exception(self, exc_info: Any) -> None:
-        logger.error("response failed", exc_info=exc_info)
-
-
-class _RequestHandler(WSGIRequestHandler):
-    """wsgiref's handler with tighter limits and logs through ``logging``."""
-
-    server_version = "notifier"
-    timeout = SOCKET_TIMEOUT  # a silent client gives up its thread after this
-    # Answer even unparsable requests with a status line (the stdlib default, HTTP/0.9,
-    # would send a bare HTML page that no client can read as an error).
-    default_request_version = "HTTP/1.0"
-
-    def version_string(self) -> str:
-        return self.server_version
-
-    def handle(self) -> None:
-        line = self.rfile.readline(MAX_REQUEST_LINE + 1)
-        # RFC 9112 2.2: empty lines before the request line are ignored (a few of them).
-        for _ in range(MAX_EMPTY_LINES):
-            if line not in (b"\r\n", b"\n"):
-                break
-            line = self.rfile.readline(MAX_REQUEST_LINE + 1)
-        self.raw_requestline = line
-        if not line:
-            return  # the client left without asking anything
-        self.requestline, self.request_version, self.command = "", "HTTP/1.0", ""
-        if len(line) > MAX_REQUEST_LINE:
-            self.send_error(414)
-            return
-        if len(str(line, "iso-8859-1").split()) != 3:
-            # Blank, HTTP/0.9 ("GET /path", no version) or garbage: refused at once, before
-            # any header is read, so such a client gets an answer instead of a wait. The
-            # stdlib would go silent on a blank line and serve HTTP/0.9 without headers.
-            self.send_error(400, "Bad request line")
-            return
-        if not self.parse_request():  # stdlib sent 400/431/505 already
-            return
-        if self.request_version == "HTTP/0.9":
-            # "GET / HTTP/0.9": the stdlib and wsgiref would answer with a bare body, without
-            # a status line; HTTP/0.9 never named its version, so this is no 0.9 client anyway.
-            self.request_version = "HTTP/1.0"
-            self.send_error(505)
-            return
-        size = sum(len(k) + len(v) + 4 for k, v in self.headers.items())
-        if size > MAX_HEADER_BYTES:
-            self.close_connection = True
-            self.send_error(431)
-            return
-        handler = _Handler(
-            self.rfile, self.wfile, self.get_stderr(), self.get_environ(), multithread=True
-        )
-        handler.request_handler = self
-        handler.run(self.server.get_app())  # type: ignore[attr-defined]
-
-    def log_request(self, code: Any = "-", size: Any = "-") -> None:
-        pass  # the app logs each request, with the token masked
-
-    def log_error(self, format: str, *args: Any) -> None:
-        logger.info("bad request %s", fields(client=self.client_address[0], error=format % args))
+def raise_file_limit() -> tuple[int, int]:
+    """Raise the soft RLIMIT_NOFILE to the hard limit; return (soft, hard) in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = MAX_FILE_LIMIT if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError) as error:
+            logger.warning("cannot raise the file limit %s", fields(soft=soft, error=str(error)))
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return soft, hard
 
 
-class _ThreadingServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True  # a stuck client never delays shutdown
-    allow_reuse_address = True
-    # socketserver's default of 5 drops the SYNs of a burst of clients (calendar clients
-    # polling at the full hour, a scanner) while the accepting thread waits for the GIL;
-    # each dropped one then waits a second or more for its retry.
-    request_queue_size = 128
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind resolves the host name (getfqdn), which can stall on DNS.
-        TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name, self.server_port = str(host), int(port)
-        self.setup_environ()
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Resets and timeouts of clients are routine; never print a traceback to stderr.
-        logger.debug("connection from %s failed", client_address[0], exc_info=True)
+def connection_limit(file_limit: int) -> int:
+    """The connection cap for a soft RLIMIT_NOFILE of ``file_limit``: at most half of it."""
+    if file_limit == resource.RLIM_INFINITY:
+        file_limit = MAX_FILE_LIMIT
+    return max(MIN_CONNECTIONS, min(MAX_CONNECTIONS, file_limit // 2))
 
 
-class _ThreadingServer6(_ThreadingServer):
-    address_family = socket.AF_INET6
+class _StartResponse:
+    __slots__ = ("headers", "status")
+
+    def __init__(self) -> None:
+        self.status = 500
+        self.headers: list[tuple[str, str]] = []
+
+    def __call__(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        self.status = int(status.split(" ", 1)[0])
+        self.headers = headers
+
+
+class _Body:
+    """The app's iterable as granian's response_iter wants it (``__next__`` and ``close``)."""
+
+    __slots__ = ("__next__", "inner")
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.__next__ = iter(inner).__next__
+
+    def close(self) -> None:
+        close = getattr(self.inner, "close", None)
+        if close is not None:
+            close()
+
+
+def _callback(app: WsgiApp, host: str, port: int) -> Any:
+    """What granian calls for each request: the WSGI environ, the app, the response.
+
+    The environ is granian's request scope on a fixed base, without a copy of
+    ``os.environ`` (granian's own wrapper adds one: secrets in the environment have no
+    business in every request)."""
+    base: dict[str, Any] = {
+        "GATEWAY_INTERFACE": "CGI/1.1",
+        "SCRIPT_NAME": "",
+        "SERVER_NAME": host,
+        "SERVER_PORT": str(port),
+        "SERVER_SOFTWARE": "notifier",
+        "wsgi.errors": sys.stderr,
+        "wsgi.input_terminated": True,
+        "wsgi.multiprocess": False,
+        "wsgi.multithread": True,
+        "wsgi.run_once": False,
+        "wsgi.version": (1, 0),
+    }
+
+    def call(proto: Any, scope: Any) -> int:
+        respond = _StartResponse()
+        result = app(base | scope, respond)
+        if isinstance(result, list):
+            proto.response_bytes(respond.status, respond.headers, b"".join(result))
+        else:
+            proto.response_iter(respond.status, respond.headers, _Body(result))
+        return respond.status
+
+    return call
 
 
 class FeedServer:
-    """The threaded HTTP server in a background thread: start(), port, stop()."""
+    """granian serving ``app`` from threads of this process: start(), url, port, stop()."""
 
-    def __init__(self, app: WsgiApp, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        app: WsgiApp,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        threads: int = THREADS,
+        connections: int | None = None,
+        deadline: float = REQUEST_DEADLINE,
+    ) -> None:
         self.app = app
         self.host = host
         self.requested_port = port
-        self._server: _ThreadingServer | None = None
-        self._thread: threading.Thread | None = None
+        self.threads = threads
+        self.connections = connections
+        self.deadline = deadline
+        self._port: int | None = None
+        self._signal: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def start(self) -> FeedServer:
-        cls = _ThreadingServer6 if ":" in self.host else _ThreadingServer
+        soft, hard = raise_file_limit()
+        limit = self.connections or connection_limit(soft)
         try:
-            server = cls((self.host, self.requested_port), _RequestHandler)
-        except OSError as error:
+            holder = SocketSpec(self.host, self.requested_port, BACKLOG).build()
+        except (OSError, RuntimeError) as error:
+            reason = getattr(error, "strerror", None) or str(error)
             raise UserError(
-                [f"cannot listen on {self.host}:{self.requested_port}: {error.strerror}"],
+                [f"cannot listen on {self.host}:{self.requested_port}: {reason}"],
                 hint="Set server.host and server.port in config.toml to a free address.",
             ) from None
-        server.set_app(self.app)
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="feed-server"
+        fd = holder.get_fd()
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM, fileno=os.dup(fd)) as probe:
+            self._port = int(probe.getsockname()[1])
+        self._signal = WorkerSignal()
+        self._loop = asyncio.new_event_loop()  # granian wants one; WSGI calls never use it
+        worker = WSGIWorker(
+            1,  # worker id
+            (None, holder),
+            None,
+            1,  # Rust threads: HTTP is cheap, Python is the work
+            512,  # Rust blocking threads (file I/O; unused)
+            self.threads,
+            30,  # seconds an idle Python thread is kept
+            limit,  # backpressure: a permit per connection
+            "1",  # HTTP/1.1 only
+            HTTP1Settings(
+                header_read_timeout=int(self.deadline * 1000),
+                keep_alive=True,
+                max_buffer_size=MAX_HEADER_BYTES + 4096,
+                pipeline_flush=False,
+            ),
+            None,
+            None,  # no static files
+            False, None, None, None, "tls1.3", None, [], False,  # no TLS: the proxy's part
+            (None, MetricsAggregator(1)),
+        )  # fmt: skip
+        scheduler = _new_cbscheduler(
+            self._loop, _callback(self.app, self.host, self._port), impl_asyncio=False
         )
-        self._thread.daemon = True
-        self._thread.start()
-        logger.info("serving feeds %s", fields(url=self.url))
+        worker.serve_mtr(scheduler, self._loop, self._signal)
+        logger.info(
+            "serving feeds %s",
+            fields(
+                url=self.url,
+                connections=limit,
+                threads=self.threads,
+                open_files=soft,
+                open_files_hard=hard,
+            ),
+        )
         return self
 
     @property
     def port(self) -> int:
-        if self._server is None:
+        if self._port is None:
             raise RuntimeError("server not started")
-        return int(self._server.server_address[1])
+        return self._port
 
     @property
     def url(self) -> str:
@@ -157,13 +227,12 @@ class FeedServer:
         return f"http://{host}:{self.port}"
 
     def stop(self) -> None:
-        if self._server is None:
+        if self._signal is None:
             return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join()
-        self._server = self._thread = None
+        self._signal.set()
+        if self._loop is not None:
+            self._loop.close()
+        self._signal = self._loop = self._port = None
 
     def __enter__(self) -> FeedServer:
         return self.start()

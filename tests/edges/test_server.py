@@ -240,18 +240,18 @@ def test_other_methods_get_405_with_allow(client, method: str) -> None:
 
 def test_an_overlong_request_line_gets_414(client) -> None:
     reply = client.raw(b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert reply.startswith(b"HTTP/1.0 414")
+    assert reply.startswith(b"HTTP/1.1 414")
 
 
 def test_huge_headers_get_431(client) -> None:
     headers = b"".join(b"X-Filler-%d: %s\r\n" % (i, b"v" * 900) for i in range(30))
     reply = client.raw(b"GET /calendar.ics HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n")
-    assert reply.startswith(b"HTTP/1.0 431")
+    assert reply.startswith(b"HTTP/1.1 431")
 
 
 def test_a_garbled_request_gets_400_and_no_traceback(client) -> None:
     reply = client.raw(b"\x16\x03\x01garbage\r\n\r\n")
-    assert reply.startswith(b"HTTP/1.0 400")
+    assert reply.startswith(b"HTTP/1.1 400")
     assert b"Traceback" not in reply
 
 

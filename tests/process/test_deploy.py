@@ -78,3 +78,14 @@ def test_the_unit_makes_every_file_private_to_the_service() -> None:
     # itself, the umask covers what SQLite or a library creates on its own.
     text = UNIT.read_text(encoding="utf-8")
     assert re.search(r"(?m)^UMask=0077$", text)
+
+
+def test_the_unit_keeps_file_descriptors_for_sending_beyond_the_feed_servers_cap() -> None:
+    from notifier.server import MAX_CONNECTIONS, connection_limit
+
+    found = re.search(r"^LimitNOFILE=(\d+)$", UNIT.read_text(encoding="utf-8"), re.M)
+    assert found, "the unit sets no LimitNOFILE"
+    limit = int(found.group(1))
+    # The server takes at most half; the cap it computes from the unit's limit is its maximum.
+    assert connection_limit(limit) == MAX_CONNECTIONS
+    assert limit - MAX_CONNECTIONS >= 4096
