@@ -26,15 +26,29 @@ Decisions where the reading rules are silent are marked "Decision:" in the modul
 from __future__ import annotations
 
 import unicodedata
+from dataclasses import dataclass
 
 from notifier.model import Milestone, Reading
+from notifier.when.expressions import Item
 from notifier.when.grammar import Grammar
 from notifier.when.refusal import Unreadable, quote
 from notifier.when.resolve import Resolver
 from notifier.when.tokens import refuse_placeholders, tokenize
 from notifier.when.vocabulary import MAX_YEAR, MIN_YEAR
 
-__all__ = ["MAX_YEAR", "MIN_YEAR", "read_when"]
+__all__ = ["MAX_YEAR", "MIN_YEAR", "Explanation", "explain", "read_when"]
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """Which words of the text made which part of one milestone."""
+
+    milestone: Milestone
+    time: str  # the time as written, with the check or days beside it left out
+    time_at: int  # where the time begins in the text
+    tentative_by: str | None  # what made it tentative: "a word", "an approximation", "a margin"
+    deadline: str | None  # "by its end" ("senast") or "before it" ("före"), or None
+    starts: bool  # due on the window's first day (a start word)
 
 
 def read_when(text: str, plan_year: int) -> Reading:
@@ -43,19 +57,47 @@ def read_when(text: str, plan_year: int) -> Reading:
     ``plan_year`` is the year for texts that name none. Never raises on a str.
     """
     try:
-        milestones = _read(text, plan_year)
+        _, milestones = _read(text, plan_year)
     except Unreadable as problem:
         return Reading(text=text, reason=problem.reason)
     return Reading(text=text, milestones=milestones)
 
 
-def _read(text: str, plan_year: int) -> tuple[Milestone, ...]:
+def explain(text: str, plan_year: int) -> tuple[Explanation, ...] | str:
+    """How each milestone of ``text`` was read, word by word; or the reason it was not."""
+    try:
+        items, milestones = _read(text, plan_year)
+    except Unreadable as problem:
+        return problem.reason
+    normal = unicodedata.normalize("NFC", text)
+    return tuple(_explained(normal, item, m) for item, m in zip(items, milestones, strict=True))
+
+
+def _explained(text: str, item: Item, milestone: Milestone) -> Explanation:
+    if item.margin is not None:
+        tentative_by: str | None = "a margin"
+    elif item.time.approximate:
+        tentative_by = "an approximation"
+    else:
+        tentative_by = "a word" if milestone.tentative else None
+    return Explanation(
+        milestone=milestone,
+        time=text[item.time.start : item.time.end],
+        time_at=item.time.start,
+        tentative_by=tentative_by,
+        deadline=item.deadline.value if item.deadline is not None else None,
+        starts=item.starts,
+    )
+
+
+def _read(text: str, plan_year: int) -> tuple[list[Item], tuple[Milestone, ...]]:
     # Word processors on some systems paste decomposed letters (a + ring for å); compose them so
     # that "å" is one letter of a word, not a word break.
     normal = unicodedata.normalize("NFC", text)
     tokens = tokenize(normal)
-    # Trailing punctuation ends the sentence; it is not part of any milestone.
-    while tokens and tokens[-1].text in (".", "!"):
+    # Trailing punctuation ends the sentence or a heading line ("vecka 1 2022:"); it is not
+    # part of any milestone.
+    while tokens and tokens[-1].text in (".", "!", ":"):
         tokens.pop()
     if not tokens:
         raise Unreadable("The text is empty: it names no time")
@@ -65,4 +107,4 @@ def _read(text: str, plan_year: int) -> tuple[Milestone, ...]:
     items = grammar.items()
     if not items:  # only separators: ",", "och"
         raise Unreadable(f"'{quote(normal, 0, len(normal))}' names no time")
-    return Resolver(normal, plan_year).milestones(items)
+    return items, Resolver(normal, plan_year).milestones(items)

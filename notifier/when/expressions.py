@@ -13,7 +13,7 @@ from notifier.when.vocabulary import Modifier, MonthDay
 class Unit:
     """A named time as written, its year possibly still missing."""
 
-    kind: str  # "day", "month", "year", "week", "period", "point"
+    kind: str  # "day", "month", "year", "years", "week", "period", "point", "holiday"
     start: int  # where it stands in the text, for reasons
     end: int
     first: MonthDay = (1, 1)
@@ -26,6 +26,7 @@ class Unit:
     in_week: int | None = None  # a week number the date must fall in (a check)
     due: MonthDay | None = None  # the due day when it is not the last day (årsskiftet)
     before: MonthDay | None = None  # the last day "före" it, when not the day before it begins
+    holiday: str | None = None  # a holiday of vocabulary.HOLIDAYS, whose days vary by year
 
     @property
     def has_year(self) -> bool:
@@ -58,3 +59,10 @@ class Item:
     deadline: Modifier | None  # BY_END or BEFORE
     starts: bool  # due on the window's first day
     margin: Margin | None
+    # The year of a heading the item stands under ("Vårterminen 2025: 8/1–13/6"): it comes
+    # before the year carried from the next milestone and the plan's year.
+    default_year: int | None = None
+    # Checks and narrowing written beside the time:
+    within_week: int | None = None  # "(vecka 44)": the window lies in that ISO week
+    narrow: Time | None = None  # "vecka 44 (28 okt – 1 nov)": the days meant, in the week
+    holiday: str | None = None  # "18 april (Långfredag)": the day is that holiday

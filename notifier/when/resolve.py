@@ -12,7 +12,15 @@ from datetime import date, timedelta
 from notifier.model import Milestone
 from notifier.when.expressions import Item, Time, Unit
 from notifier.when.refusal import Unreadable, quote
-from notifier.when.vocabulary import MAX_YEAR, MIN_YEAR, MONTH_EN, WEEKDAY_EN, Modifier, MonthDay
+from notifier.when.vocabulary import (
+    MAX_YEAR,
+    MIN_YEAR,
+    MONTH_EN,
+    WEEKDAY_EN,
+    Modifier,
+    MonthDay,
+    holiday_span,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +43,9 @@ class Resolver:
         carried: int | None = None
         milestones: list[Milestone] = []
         for item in reversed(items):
-            span = self._window(item.time, carried)
+            # A heading's year ("Vårterminen 2025: 8/1–13/6") is nearer than the next milestone.
+            year = item.default_year if item.default_year is not None else carried
+            span = self._checked(item, self._window(item.time, year))
             if item.time.left.year is not None or (
                 item.time.right is not None and item.time.right.year is not None
             ):
@@ -81,10 +91,7 @@ class Resolver:
             return self._plan_year(unit, unit.plan_offset)
         if carried is not None:
             return carried
-        if unit.week is not None:
-            # A week with no year is never guessed (weeks of the plan's year would
-            # be a guess for a plan that spans the new year).
-            raise Unreadable(f"'{self._quote(unit.start, unit.end)}' has no year")
+        # A week takes the plan's year like a month does: "vecka 12" in a 2025 plan.
         return self._plan_year(unit, 0)
 
     def _plan_year(self, unit: Unit, offset: int) -> int:
@@ -128,8 +135,6 @@ class Resolver:
             left_span = self._span(left, left_year)
             right_span = self._after(right, left_span, left_year)
         else:
-            if carried is None and (left.week is not None or right.week is not None):
-                raise Unreadable(f"'{self._quote(time.start, time.end)}' has no year")
             right_year = self._year_for(right, carried)
             right_span = self._span(right, right_year)
             left_span = self._before(left, right_span, right_year)
@@ -150,6 +155,35 @@ class Resolver:
         if left_span.first > right_span.first or left_span.last > right_span.last:
             raise Unreadable(f"'{fragment}' ends before it starts")
         return _Span(left_span.first, right_span.last, right_span.due, left_span.before)
+
+    def _checked(self, item: Item, span: _Span) -> _Span:
+        """The checks and narrowing written beside the time: the week the window lies in, the
+        days meant in a week, the holiday a day is."""
+        fragment = self._quote(item.start, item.end)
+        if item.narrow is not None:
+            # The days take the week's year (the year of its Thursday, as ISO weeks do).
+            narrow = self._window(item.narrow, (span.first + timedelta(days=3)).year)
+            if narrow.first < span.first or narrow.last > span.last:
+                raise Unreadable(
+                    f"'{fragment}' contradicts itself: {_english(narrow.first)} – "
+                    f"{_english(narrow.last)} is not in week {span.first.isocalendar().week}"
+                )
+            span = narrow
+        if item.within_week is not None:
+            for day in (span.first, span.last):
+                if day.isocalendar().week != item.within_week:
+                    raise Unreadable(
+                        f"'{fragment}' contradicts itself: {_english(day)} is in week "
+                        f"{day.isocalendar().week}, not week {item.within_week}"
+                    )
+        if item.holiday is not None:
+            first, last = holiday_span(item.holiday, span.first.year)
+            if (span.first, span.last) != (first, last):
+                raise Unreadable(
+                    f"'{fragment}' contradicts itself: in {span.first.year} that holiday is "
+                    f"{_english(first)}" + ("" if first == last else f" – {_english(last)}")
+                )
+        return span
 
     def _check_year_pair(self, unit: Unit, span: _Span) -> None:
         """A unit written with two years ("vintern 2024/2025") must run from the first into the
@@ -180,9 +214,14 @@ class Resolver:
             )
         if unit.week is not None:
             return self._week_span(unit, year, fragment)
+        if unit.holiday is not None:
+            first, last = holiday_span(unit.holiday, year)
+            return _Span(first, last, last, first - timedelta(days=1))
         first = _day(year, unit.first, fragment)
         crosses = _order(unit.last) < _order(unit.first)
         last = _day(year + crosses, unit.last, fragment)
+        if unit.kind == "years" and unit.end_year is not None:  # "2025/2026": both years
+            last = _day(unit.end_year, unit.last, fragment)
         due = _day(year, unit.due, fragment) if unit.due else last
         before = _day(year, unit.before, fragment) if unit.before else first - timedelta(days=1)
         if unit.weekday is not None and first.weekday() != unit.weekday:

@@ -12,6 +12,7 @@ from notifier.when.tokens import HYPHENS, Kind, Token, TokenCursor
 from notifier.when.vocabulary import (
     EARLY_LATE,
     FULL_MONTHS,
+    HOLIDAYS,
     MAX_YEAR,
     MIN_YEAR,
     MODIFIERS,
@@ -81,6 +82,10 @@ class UnitGrammar(TokenCursor):
             return self._slashed(i)
         if size <= 2:
             return self._day_and_month(i)
+        if size == 8:  # "20221031", as school calendars write it
+            number = token.text
+            unit = self._date(i, i + 1, int(number[:4]), int(number[4:6]), int(number[6:]))
+            return unit, i + 1
         if size == 4:  # a year: "2024", "under 2024"
             year = self._check_year(int(token.text), i, i + 1)
             return Unit("year", token.start, token.end, *WHOLE_YEAR, year=year), i + 1
@@ -105,11 +110,18 @@ class UnitGrammar(TokenCursor):
             unit = self._date(i, i + 3, None, int(second.text), int(first.text))
             return self._with_year(unit, i + 3)
         if len(first.text) == 4 and len(second.text) in (2, 4):
-            pair = f"{self.plan_year}/{self.plan_year + 1}"
-            raise Unreadable(
-                f"'{self._quote(i, i + 3)}' names two years but not which time "
-                f"in them (e.g. 'årsskiftet {pair}', 'vintern {pair}')"
-            )
+            # "2025/2026" with no season named: one window over both years.
+            year = self._check_year(int(first.text), i, i + 3)
+            end_year = int(second.text) if len(second.text) == 4 else None
+            if len(second.text) == 2 and int(second.text) == (year + 1) % 100:
+                end_year = year + 1
+            if end_year != year + 1:
+                raise Unreadable(
+                    f"'{self._quote(i, i + 3)}' is not a pair of consecutive years "
+                    f"(e.g. '{self.plan_year}/{self.plan_year + 1}')"
+                )
+            unit = Unit("years", first.start, second.end, *WHOLE_YEAR, year=year, end_year=end_year)
+            return unit, i + 3
         return None
 
     def _day_and_month(self, i: int) -> tuple[Unit, int] | None:
@@ -152,7 +164,12 @@ class UnitGrammar(TokenCursor):
         return year
 
     def _with_year(self, unit: Unit, k: int) -> tuple[Unit, int]:
-        """An optional year after a unit: "2024", or a pair "2025/2026" / "2025/26"."""
+        """An optional year after a unit: "2024", or a pair "2025/2026" / "2025/26"; also
+        "år 2022" ("kvartal 1 år 2022") and "i år" (the plan's year)."""
+        if self._word(k) == "i" and self._word(k + 1) == "år" and not self._touching(k + 2):
+            return replace(unit, plan_offset=0, end=self.tokens[k + 1].end), k + 2
+        if self._word(k) == "år" and self._number(k + 1, (4,)) is not None:
+            k += 1
         year = self._number(k, (4,))
         if year is None:
             return unit, k
@@ -202,6 +219,15 @@ class UnitGrammar(TokenCursor):
     def _word_unit(self, i: int, *, plain: bool) -> tuple[Unit, int] | None:
         word = self.tokens[i].low
         token = self.tokens[i]
+        holiday = self._holiday_unit(i)
+        if holiday is not None:
+            return holiday
+        if word == "sista" and self._word(i + 1) in MONTHS:  # "Sista mars": its last day
+            found = self._word_unit(i + 1, plain=True)
+            if found is not None and found[0].kind == "month":
+                month, end = found[0], found[1]
+                last = (month.first[0], 0)
+                return replace(month, kind="point", start=token.start, first=last), end
         if word in MONTHS:
             month = MONTHS[word]
             end = i + 1 if word in FULL_MONTHS else self._dot(i + 1)
@@ -244,6 +270,8 @@ class UnitGrammar(TokenCursor):
             return self._weekday(i)
         if word in PARTS_OF_MONTH and self._word(i + 1) in ("av", "på"):
             return self._part(i)
+        if word in PARTS_OF_MONTH and self._number(i + 1, (4,)) is not None:
+            return self._part(i, of=1)  # "slutet 2026", as tables write it
         if word in EARLY_LATE:
             return self._early_late(i)
         if word in ("årsskiftet", "årsskifte"):
@@ -251,6 +279,23 @@ class UnitGrammar(TokenCursor):
         if word in ("läsåret", "läsår"):
             return self._school_year(i)
         return self._year_word(i, plain=False)
+
+    def _holiday_unit(self, i: int) -> tuple[Unit, int] | None:
+        """ "jul 2025", "midsommar", "före påsk 2026": a holiday by its rule. "jul" alone is
+        Christmas; July is "juli" or "jul.". A holiday right before a date names that date
+        ("Nationaldagen torsdag 6 juni"): then it is a label, not the time."""
+        found = self._match(i, HOLIDAYS)
+        if found is None or (self.tokens[i].low == "jul" and self._is(i + 1, Kind.DOT)):
+            return None
+        key, end = found
+        following = self._unit(end, plain=True) if self._tok(end) is not None else None
+        if following is not None and following[0].kind in ("day", "week"):
+            return None
+        if self._word(end) in WEEKDAYS:
+            return None
+        token = self.tokens[i]
+        unit = Unit("holiday", token.start, self.tokens[end - 1].end, holiday=key)
+        return self._with_year(unit, end)
 
     def _term(self, i: int, period: Period) -> tuple[Unit, int]:
         """ "vårterminen 2025", "VT 2025", and the usual "HT24" / "VT-25" with a two-digit year
@@ -260,6 +305,8 @@ class UnitGrammar(TokenCursor):
         if self._is(j, Kind.DASH, touching=True) and self._number(j + 1, (2,), touching=True):
             j += 1
         short = self._number(j, (2,), touching=True)
+        if short is None and self._is(j + 1, Kind.COLON):  # a heading: "VT 25: 7/1, 22/4"
+            short = self._number(j, (2,))
         if short is not None:
             unit = Unit("period", token.start, self.tokens[j].end, *period, year=2000 + short)
             return unit, j + 1
@@ -272,6 +319,14 @@ class UnitGrammar(TokenCursor):
         number = self._number(j, (1, 2), touching=glued)
         if number is None:
             return None
+        if (
+            self._is(j + 1, Kind.COMMA)
+            and (year := self._number(j + 2, (4,))) is not None
+            and not self._touching(j + 3)
+        ):  # "kvartal 3, 2026": the comma does not split a quarter from its year
+            unit, _ = self._numbered(i, j + 1, noun, number)
+            self._check_year(year, i, j + 3)
+            return replace(unit, year=year, end=self.tokens[j + 2].end), j + 3
         return self._numbered(i, j + 1, noun, number)
 
     def _numbered(self, a: int, b: int, noun: str, number: int) -> tuple[Unit, int]:
@@ -294,10 +349,10 @@ class UnitGrammar(TokenCursor):
         unit, end = found
         return replace(unit, weekday=weekday, start=self.tokens[i].start), end
 
-    def _part(self, i: int) -> tuple[Unit, int] | None:
-        """ "början av mars", "slutet av 2025", "mitten av året"."""
+    def _part(self, i: int, of: int = 2) -> tuple[Unit, int] | None:
+        """ "början av mars", "slutet av 2025", "mitten av året"; "slutet 2026"."""
         part = self.tokens[i].low
-        found = self._unit(i + 2, plain=True)
+        found = self._unit(i + of, plain=True)
         if found is None:
             return None  # "Början av projektet" is words, not a time
         whole, end = found

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import date, timedelta
 from enum import Enum
 from typing import TypeAlias, TypeVar
 
@@ -51,6 +52,9 @@ def _weekday_table() -> dict[str, int]:
     for width in ("wide", "abbreviated"):
         for number, name in get_day_names(width, locale="sv").items():
             names[name.casefold().rstrip(".")] = number
+    # The definite form heads a line as often as the plain one: "Onsdagen 20 augusti".
+    for number, name in get_day_names("wide", locale="sv").items():
+        names[name.casefold() + "en"] = number
     return names
 
 
@@ -164,7 +168,9 @@ TENTATIVE = _phrases(
     # "Beräknas vara klart": the verb belongs to the tentative phrase, not to the label.
     " | beräknas vara | beräknas bli | bedöms vara | bedöms bli | förväntas vara | förväntas bli"
     # Decision: these say the same as the words the reading rules list.
-    " | sannolikt | förmodligen | förhoppningsvis | uppskattningsvis | eventuellt | ev",
+    " | sannolikt | förmodligen | förhoppningsvis | uppskattningsvis | eventuellt | ev"
+    # "Bedöms kunna antas", "kan komma att starta": the helper verbs belong to the hedge.
+    " | bedöms kunna | beräknas kunna | förväntas kunna | kan komma att",
 )
 MODIFIERS = {
     **TENTATIVE,
@@ -176,10 +182,15 @@ MODIFIERS = {
 # A range's middle: (range, not a pair).
 RANGE_WORDS = _phrases(True, "till | till och med | t o m")
 
+# "Byggstart", "byggstartas", "Uppstarten": any word ending so is a start word too.
+START_ENDINGS = ("start", "starten", "starta", "startar", "startas")
 # Label words that make the due date the window's first day (the reading rules' start words).
 # Any word ending in "start" counts ("Start", "Uppstart", "Byggstart", "Klart för start");
 # "börjar" covers "börjar gälla".
-START_WORDS = _words("påbörjas påbörjad påbörjat startar startas börjar införas införs inleds")
+START_WORDS = _words(
+    "påbörjas påbörjad påbörjat starta startar startas starten börjar börja införas införs inleds"
+    " inledas öppnar öppnas"
+)
 
 # A range word with nothing before it is part of a label only when no time follows it:
 # "Utskick till skolor mars 2024", but never "till sommaren 2024" (until? by?).
@@ -229,3 +240,153 @@ MARGIN_LIMITS = {"months": 24, "weeks": 104, "days": 731}
 
 PLACEHOLDER = re.compile(r"[0-9XxYyÅåMmDd?_.\-/–—]+")
 PLACEHOLDER_MARK = re.compile(r"[Xx?_]|(?i:åå|yy|mm|dd)")
+
+# --- Labels: which words may stand right beside a time ----------------------------------------
+#
+# A word directly before a time (or directly after it, as a label written after the time) must
+# be one the reader knows: any other word there might change what the time means ("nästa",
+# "tidigast", an unknown holiday), so it makes the text refused, never absorbed into a label.
+# A label of any words stays readable when a colon ends it ("Samverkan kring unga: mars 2024").
+#
+# Known are: the words below, and any compound whose last part is one of LABEL_HEADS (Swedish
+# builds nouns by compounding: "Diplomeringsklart", "Byggstart", "Höstlov", "Studiedag").
+LABEL_HEADS = (
+    "ning", "ningen", "ningar", "ningarna", "ande", "andet", "ende", "endet", "else", "elsen",
+    "start", "starten", "klart", "klar", "slut", "lov", "lovet", "dag", "dagen", "dagar",
+    "dagarna", "möte", "mötet", "möten", "rapport", "rapporten", "beslut", "beslutet", "samråd",
+    "samrådet", "remiss", "remissen", "betänkande", "betänkandet", "spadtag", "spadtaget",
+    "vecka", "veckan", "kraft", "plan", "planen", "program", "programmet", "strategi",
+    "strategin", "prov", "provet", "period", "perioden", "tid", "tiden", "etapp", "etappen",
+    "insats", "insatsen", "kampanj", "kampanjen", "dialog", "dialoger", "konferens", "seminarium",
+    "jobb", "jobbet", "arbete", "arbetet", "arbeten",
+)  # fmt: skip
+LABEL_WORDS = _words(
+    # verbs of plans and schedules, as they stand before a time
+    "antas anta antagen antaget ske sker skett starta startar startas startat börja börjar slutar"
+    " sluta öppnar öppnas öppna stänger stängs påbörjas påbörjad påbörjat inleds inledas införs"
+    " införas genomförs genomföras genomförd genomfört görs göras gjord gjort lämnas lämna"
+    " avlämna redovisas redovisa slutredovisas slutredovisa delredovisas delredovisa varar vara"
+    " pågå fastställs fastställas fastställd fastställt beslutas träda träder gälla gäller"
+    " planeras planerad planerat planerade tänkt stå står bygga byggas byggs byggd byggt"
+    " färdigt färdig färdiga färdigställt färdigställd färdigställas klara levereras levererad"
+    " levererat utförs utföras utförd utfört tas tages skickas skickad skickat publiceras"
+    " presenteras rapporteras ut in löpa löper"
+    # what is reported or done, in commission and plan sentences
+    " uppdraget uppdrag detta det arbete arbetet resultatet redovisningen delbetänkandet"
+    " slutbetänkandet delredovisningen slutredovisningen förslaget förslag regeringen"
+)
+# Words that change what the time beside them means: never part of a label next to a time.
+TIME_CHANGERS = {
+    "nästa": "moves the time to an unknown reference (next after what?)",
+    "nästkommande": "moves the time to an unknown reference (next after what?)",
+    "kommande": "moves the time to an unknown reference (the coming one from when?)",
+    "förra": "moves the time to an unknown reference (the one before what?)",
+    "föregående": "moves the time to an unknown reference (the one before what?)",
+    "innevarande": "moves the time to an unknown reference (current when?)",
+    "tidigast": "makes the time a lower bound, not a date anything is due",
+    "senare": "moves the time to an unknown reference (later than what?)",
+    "samma": "refers to a time given elsewhere",
+    "sedan": "refers to a time given elsewhere",
+}
+# Nouns that take a number ("etapp 2", "hus 9"): the number is part of the label, but right
+# before a time it cannot be told from a day ("hus 9 dec 2020"), so there it is refused.
+NUMBERED_NOUNS = _words("etapp etappen hus huset del delen steg fas fasen område kvarter")
+# Verbs after which "till" names a target, not the end of a range: "planeras till hösten 2025".
+TARGET_VERBS = _words(
+    "planeras planerad planerat planerade beräknas beräknad beräknat fastställs fastställd"
+    " fastställt ändras ändrats flyttas flyttad flyttat tänkt satt satts"
+)
+
+# Reports: a sentence about reporting is labelled by what is reported, whatever else it says
+# ("Uppdraget ska slutredovisas senast den 31 maj 2018" is a "Slutredovisning"). A more
+# specific report wins over "Redovisning" ("redovisningen av delbetänkandet").
+REPORTS: dict[str, tuple[int, str]] = {
+    **{w: (1, "Redovisning") for w in ["redovisa", "redovisas", "redovisning", "redovisningen"]},
+    **{
+        w: (2, "Delredovisning")
+        for w in ["delredovisa", "delredovisas", "delredovisning", "delredovisningen"]
+    },
+    **{
+        w: (2, "Slutredovisning")
+        for w in ["slutredovisa", "slutredovisas", "slutredovisning", "slutredovisningen"]
+    },
+    **{w: (3, "Delbetänkande") for w in ["delbetänkande", "delbetänkandet"]},
+    **{w: (3, "Slutbetänkande") for w in ["slutbetänkande", "slutbetänkandet"]},
+}
+
+# Holidays by name. Each is read by a stated rule: its day (or days) in a given year, so that a
+# date written beside it is checked ("18 april (Långfredag)") and "före jul 2025" falls due the
+# day before julafton. School breaks ("sportlovet", "höstlovet") differ between municipalities
+# and years, so they are never read as a time.
+HOLIDAYS = (
+    _phrases("easter-2", "långfredag | långfredagen | långfredagens")
+    | _phrases("easter-3", "skärtorsdag | skärtorsdagen")
+    | _phrases("easter", "påskdag | påskdagen")
+    | _phrases("easter+1", "annandag påsk | annandagen påsk | annandag påsk")
+    | _phrases(
+        "easter+39",
+        "kristi himmelsfärd | kristi himmelsfärdsdag | kristi himmelfärd | kristi himmelfärdsdag"
+        " | kristi himmelsfärdsdagen | kristi himmelfärdsdagen",
+    )
+    | _phrases("05-01", "första maj")
+    | _phrases("06-06", "nationaldag | nationaldagen | sveriges nationaldag")
+    | _phrases("12-24", "julafton | jul")
+    | _phrases("12-25", "juldag | juldagen")
+    | _phrases("12-26", "annandag jul")
+    | _phrases("12-31", "nyårsafton")
+    | _phrases("01-01", "nyårsdag | nyårsdagen")
+    | _phrases("01-06", "trettondag | trettondagen | trettondag jul | trettondedag jul")
+    | _phrases("midsummer", "midsommarafton | midsommar")
+    | _phrases("easter-2+1", "påsk")
+)
+SCHOOL_BREAKS = _words(
+    "sportlov sportlovet höstlov höstlovet jullov jullovet påsklov påsklovet sommarlov"
+    " sommarlovet läslov läslovet"
+)
+CLOCK_WORDS = _words("kl klockan")
+
+
+def _easter(year: int) -> date:
+    """Easter Sunday (the anonymous Gregorian computation)."""
+    a, b, c = year % 19, year // 100, year % 100
+    d, e = divmod(b, 4)
+    g = (8 * b + 13) // 25
+    h = (19 * a + b - d - g + 15) % 30
+    i, k = divmod(c, 4)
+    m = (32 + 2 * e + 2 * i - h - k) % 7
+    n = (a + 11 * h + 22 * m) // 451
+    month, day = divmod(h + m - 7 * n + 114, 31)
+    return date(year, month, day + 1)
+
+
+def holiday_span(key: str, year: int) -> tuple[date, date]:
+    """The first and last day of a holiday of HOLIDAYS in ``year``."""
+    if key == "midsummer":  # midsommarafton: the Friday between 19 and 25 June
+        eve = date(year, 6, 19) + timedelta(days=(4 - date(year, 6, 19).weekday()) % 7)
+        return eve, eve
+    if key == "easter-2+1":  # "påsk": långfredagen to annandag påsk
+        easter = _easter(year)
+        return easter - timedelta(days=2), easter + timedelta(days=1)
+    if key.startswith("easter"):
+        day = _easter(year) + timedelta(days=int(key[6:] or 0))
+        return day, day
+    month, day_of_month = (int(part) for part in key.split("-"))
+    day = date(year, month, day_of_month)
+    return day, day
+
+
+def known_word(word: str) -> bool:
+    """Whether the reader knows ``word`` (case-folded) as a word that may stand beside a time."""
+    return (
+        word in LABEL_WORDS
+        or word in TARGET_VERBS
+        or word.endswith(LABEL_HEADS)
+        or word.endswith(START_ENDINGS)
+        or word in MONTHS
+        or word in WEEKDAYS
+        or any(word in phrase for table in (HOLIDAYS, MODIFIERS, UNTIMED) for phrase in table)
+        or word in FILLERS
+        or word in APPROXIMATE
+        or word in SEASONS
+        or word in TERMS
+    )
