@@ -39,7 +39,6 @@ from notifier.when.vocabulary import (
     START_ENDINGS,
     START_WORDS,
     TARGET_VERBS,
-    TENTATIVE,
     TIME_CHANGERS,
     UNTIMED,
     Modifier,
@@ -327,12 +326,20 @@ class Grammar(RemarkGrammar):
     def _heading_parts(
         self, begin: int, h: int, after: int
     ) -> tuple[str | None, int | None, list[Modifier], int]:
+        # Modifiers in a heading hold for its time: "Preliminärt: juni 2024", "Klart senast:
+        # juni 2024"; the label is the heading's other words.
         modifiers: list[Modifier] = []
+        words: list[str] = []
         j = begin
-        while j < h and (found := self._match(j, TENTATIVE)) is not None:
-            modifiers.append(found[0])
-            j = found[1]
-        if j >= h:  # "Preliminärt: juni 2024"
+        while j < h:
+            found = self._match(j, MODIFIERS)
+            if found is not None and found[1] <= h:
+                modifiers.append(found[0])
+                j = found[1]
+            else:
+                words.append(self._quote(j, j + 1))
+                j += 1
+        if not words:
             return None, None, modifiers, after
         year: int | None = None
         heading_time = self._time(begin)
@@ -343,7 +350,7 @@ class Grammar(RemarkGrammar):
                 if time.left.year is not None
                 else (time.right.year if time.right is not None else None)
             )
-        text = self._quote(begin, h)
+        text = self._quote(begin, h) if not modifiers else " ".join(words)
         return text, year, modifiers, after
 
     def _wrapped(self, i: int) -> bool:

@@ -233,6 +233,13 @@ class RemarkGrammar(UnitGrammar):
 
     def _not_understood_after(self, begin: int, time: Time, i: int) -> Unreadable:
         token = self.tokens[i]
+        for j in range(i, self._item_end(i)):
+            if self.tokens[j].low in TIME_CHANGERS:  # "Hösten 2025 kan … starta tidigast"
+                item = self._quote(begin, self._item_end(i))
+                word = self.tokens[j]
+                return Unreadable(
+                    f"'{item}' cannot be read: '{word.text}' {TIME_CHANGERS[word.low]}"
+                )
         if token.kind is Kind.NUM and len(token.text) > 4:  # "mars 99999"
             return self._not_understood(begin, i)
         item = self._quote(begin, self._item_end(i))

@@ -45,6 +45,9 @@ class Resolver:
         for item in reversed(items):
             # A heading's year ("Vårterminen 2025: 8/1–13/6") is nearer than the next milestone.
             year = item.default_year if item.default_year is not None else carried
+            if item.narrow is not None and not item.time.left.has_year:
+                # "v.44 (2025-10-27 - 2025-11-02)": the week is the one of the dates' year.
+                year = item.narrow.left.year or year
             span = self._checked(item, self._window(item.time, year))
             if item.time.left.year is not None or (
                 item.time.right is not None and item.time.right.year is not None

@@ -446,6 +446,145 @@ def test_a_margin_in_months_keeps_month_ends_and_clamps_other_days() -> None:
     assert (start, end) == ("2023-08-01", "2024-02-29")
 
 
+# --- The forms of real plans (tests/data/when-corpus.jsonl holds where each comes from) -----
+
+FORMS = [
+    # "till" after a planning verb is the target, not the end of a range
+    ("Planerad till hösten 2025", one("2025-09-01", "2025-11-30", label="Planerad")),
+    ("beräknas till slutet av 2026", one("2026-10-01", "2026-12-31", tentative=True)),
+    ("fastställs till 30 juni", one("2024-06-30", "2024-06-30", label="Fastställs")),
+    ("Tidpunkten ändras till\nsenast den 15 juli 2004",
+     one(None, "2004-07-15", label="Tidpunkten ändras")),
+    # a time in parentheses after a label; a hedge in parentheses after a time
+    ("Remiss (våren 2025)", one("2025-03-01", "2025-05-31", label="Remiss")),
+    ("Beslut 2026 (prel.)", one("2026-01-01", "2026-12-31", label="Beslut", tentative=True)),
+    ("Samråd (sommar/höst 2025)", one("2025-06-01", "2025-11-30", label="Samråd")),
+    # the days meant in a week, and a week written beside days: they must agree
+    ("vecka 14 2025 (31 mars–4 april)", one("2025-03-31", "2025-04-04")),
+    ("Höstlov: v.44 (2025-10-27 - 2025-11-02)",
+     one("2025-10-27", "2025-11-02", label="Höstlov")),
+    ("Påsklov v. 15 (20230410-20230414)", one("2023-04-10", "2023-04-14", label="Påsklov")),
+    ("Sportlov: 19 - 23 februari (vecka 8)", one("2024-02-19", "2024-02-23", label="Sportlov")),
+    ("Lovdagar: 26-30 oktober 2026, vecka 44",
+     one("2026-10-26", "2026-10-30", label="Lovdagar")),
+    ("16 februari till 20 februari 2026 vecka 8", one("2026-02-16", "2026-02-20")),
+    # weekdays, clock times and places around a date are not milestones
+    ("tisdag 4 mars 2025 kl. 13.00–15.00 i Almedalsbiblioteket", one("2025-03-04", "2025-03-04")),
+    ("Första Spadtag 27/2 2019 14:00", one("2019-02-27", "2019-02-27", label="Första Spadtag")),
+    ("Onsdagen 20 augusti 2025 – fredag 19 december 2025", one("2025-08-20", "2025-12-19")),
+    # commissions: several deadlines in one sentence, labelled by the report
+    ("senast den 1 oktober 2025 delredovisa uppdraget och senast den 31 mars 2026 slutredovisa det",
+     one(None, "2025-10-01", label="Delredovisning")
+     + one(None, "2026-03-31", label="Slutredovisning")),
+    ("Uppdraget ska i stället redovisas senast den 28 februari 2020.",
+     one(None, "2020-02-28", label="Redovisning")),
+    ("Uppdraget ska redovisas till regeringen (Finansdepartementet) senast den 1 april 2016.",
+     one(None, "2016-04-01", label="Redovisning")),
+    ("Med ändring av denna tidpunkt skall utredningen avlämna delbetänkandet senast den "
+     "30 juni 2001.", one(None, "2001-06-30", label="Delbetänkande")),
+    ("uppdraget ska redovisas senast 1 november i år",
+     one(None, "2024-11-01", label="Redovisning")),
+    # years: a pair with no season named is both years; a comma before a quarter's year
+    ("2025/2026", one("2025-01-01", "2026-12-31")),
+    ("Byggstart ev 2019/2020", one("2019-01-01", "2020-12-31", "2019-01-01", "Byggstart", True)),
+    ("kvartal 3, 2026", one("2026-07-01", "2026-09-30")),
+    ("Granskning av detaljplanen beräknas ske kvartal 1 år 2022.",
+     one("2022-01-01", "2022-03-31", label="Granskning av detaljplanen ske", tentative=True)),
+    ("3–4/2025", one("2025-03-01", "2025-04-30")),
+    ("20221031-20221104", one("2022-10-31", "2022-11-04")),
+    ("Mellan den 8 september och den 12 oktober 2014", one("2014-09-08", "2014-10-12")),
+    # start wording in any form
+    ("Verksamheten planeras starta hösten 2025",
+     one("2025-09-01", "2025-11-30", "2025-09-01", "Verksamheten planeras starta")),
+    ("byggstartas våren 2026", one("2026-03-01", "2026-05-31", "2026-03-01", "Byggstartas")),
+    ("med start januari 2025", one("2025-01-01", "2025-01-31", "2025-01-01")),
+    ("Höstterminen börjar den 21 augusti och slutar den 18 december.",
+     one("2024-08-21", "2024-08-21", label="Höstterminen börjar")
+     + one("2024-12-18", "2024-12-18", label="Slutar")),
+    # tentative wording anywhere in the clause, for every time "och" joins to it
+    ("bedöms kunna antas 2026", one("2026-01-01", "2026-12-31", label="Antas", tentative=True)),
+    ("kan komma att starta hösten 2025",
+     one("2025-09-01", "2025-11-30", "2025-09-01", "Starta", True)),
+    ("Detaljplanen bedöms kunna antas i slutet av år 2022 och vinna laga kraft första kvartalet "
+     "2023.", one("2022-10-01", "2022-12-31", label="Detaljplanen antas", tentative=True)
+     + one("2023-01-01", "2023-03-31", label="Vinna laga kraft", tentative=True)),
+    # labels: the plan's words, ended by a colon, leader dots or a dash, or after the time
+    ("Detaljplanen antas: slutet 2026",
+     one("2026-10-01", "2026-12-31", label="Detaljplanen antas")),
+    ("Sista mars", one("2024-03-31", "2024-03-31")),
+    ("Studiedagar: 9 mars, 7 april",
+     one("2024-03-09", "2024-03-09", label="Studiedagar")
+     + one("2024-04-07", "2024-04-07", label="Studiedagar")),
+    ("Vårterminen 2025: 8/1–13/6", one("2025-01-08", "2025-06-13", label="Vårterminen 2025")),
+    ("Herrgårdsvägen 18: 28 februari", one("2024-02-28", "2024-02-28", label="Herrgårdsvägen 18")),
+    ("Kursstart...........................onsdag 21 aug",
+     one("2024-08-21", "2024-08-21", label="Kursstart")),
+    ("Avetablering – december 2026", one("2026-12-01", "2026-12-31", label="Avetablering")),
+    ("8 januari studiedag", one("2024-01-08", "2024-01-08", label="Studiedag")),
+    ("September 2027 Inflyttning etapp 1.",
+     one("2027-09-01", "2027-09-30", label="Inflyttning etapp 1")),
+    ("Hus 1 står klart 2020-12-15", one("2020-12-15", "2020-12-15", label="Hus 1 står klart")),
+    ("Första utkast på FÖP (våren 2025)",
+     one("2025-03-01", "2025-05-31", label="Första utkast på FÖP")),
+    # holidays by a stated rule; a date beside a holiday must be that holiday
+    ("före jul 2025", one(None, "2025-12-23")),
+    ("jul 2025", one("2025-12-24", "2025-12-24")),
+    ("midsommar 2025", one("2025-06-20", "2025-06-20")),
+    ("påsk 2025", one("2025-04-18", "2025-04-21")),
+    ("18 april 2025 (Långfredag)", one("2025-04-18", "2025-04-18", label="Långfredag")),
+    ("29 mars 2024 Långfredagen", one("2024-03-29", "2024-03-29", label="Långfredagen")),
+    ("Helgdag Nationaldagen torsdag 6 juni",
+     one("2024-06-06", "2024-06-06", label="Helgdag Nationaldagen")),
+    ("Sportlov vecka 9 2025", one("2025-02-24", "2025-03-02", label="Sportlov")),
+]  # fmt: skip
+
+
+@table(FORMS)
+def test_each_form_of_real_plans_is_read(text: str, expected: list[Row]) -> None:
+    assert rows(text) == expected
+
+
+def test_a_week_takes_the_plan_s_year_like_a_month() -> None:
+    assert rows("vecka 12", 2025) == one("2025-03-17", "2025-03-23")
+    assert rows("Höstlov vecka 44", 2025) == one("2025-10-27", "2025-11-02", label="Höstlov")
+
+
+NEVER_ABSORBED = [
+    # words that change what the time means, next to it
+    ("nästa vecka", "'nästa' moves the time to an unknown reference"),
+    ("Klart kommande höst", "'kommande' moves the time to an unknown reference"),
+    ("Hösten 2025 kan rivning av husen starta tidigast.", "'tidigast' makes the time a lower"),
+    ("Granskningen är tänkt till nästa årsskifte", "'nästa' moves the time"),
+    ("Klart förra året", "'förra' moves the time"),
+    # a deadline word before label words, not at the time
+    ("Avslutningsdag inför jullov 21 december", "the deadline word stands before 'jullov'"),
+    # an unknown word beside the time, with the form that would be read
+    ("Klart blorf juni 2024", "end the label with a colon: 'Klart blorf: juni 2024'"),
+    # a school break differs between municipalities; a holiday beside the wrong date
+    ("sportlovet 2025", "give its week, e.g. 'sportlovet vecka 9 2024'"),
+    ("17 april 2025 (Långfredag)", "in 2025 that holiday is 18 April 2025"),
+    ("10 maj 2024 Kristi Himmelsfärdsdag", "in 2024 that holiday is 9 May 2024"),
+    # a week and the days beside it disagree
+    ("vecka 14 2025 (7 april–11 april)", "is not in week 14"),
+    ("Påsklov: 30/3 – 7/4 2026 (vecka 14)", "7 April 2026 is in week 15, not week 14"),
+    ("Lovdagar: 30 mars till 1 april 2027, vecka 14", "is in week 13, not week 14"),
+    # a weekday that is not the date's
+    ("tisdag 5 mars 2025 kl. 13.00", "5 March 2025 is a Wednesday, not a Tuesday"),
+    # a number right before a date: the house's or the day's?
+    ("etapp 4-hus 9 dec 2020", "whether '9' numbers the 'hus' or is a day"),
+    # relative to an unknown event, with a form to write instead
+    ("i samband med byggstarten", "give the date, e.g. 'Klart hösten 2024'"),
+    ("Löpande", "give a time, e.g. 'Uppföljning december 2024'"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "reason"), NEVER_ABSORBED, ids=[t for t, _ in NEVER_ABSORBED])
+def test_what_would_change_a_time_is_refused_naming_the_word(text: str, reason: str) -> None:
+    reading = read_when(text, PLAN_YEAR)
+    assert not reading.readable, reading.milestones
+    assert reason in (reading.reason or "")
+
+
 # --- What is never guessed ------------------------------------------------------------------
 
 UNREADABLE = [
