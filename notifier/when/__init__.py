@@ -8,17 +8,18 @@ It works in three steps, one module each, over the words of ``vocabulary``:
 
 1. ``tokens``: words, numbers and single signs, each with its place in the text, so that every
    milestone and every reason quotes the text as written.
-2. ``grammar`` (items, ranges and pairs) over ``units`` (one time each): a small
-   recursive-descent grammar over the tokens, written out in ``grammar``. It reads items into
-   the time expressions of ``expressions``, each unit without its year where the text leaves
-   it out.
+2. ``grammar`` (items, headings, labels, ranges and pairs) over ``units`` (one time each)
+   and ``remarks`` (what may follow a time): a small recursive-descent grammar over the
+   tokens, written out in ``grammar``. It reads items into the time expressions of
+   ``expressions``, each unit without its year where the text leaves it out.
 3. ``resolve``: years are filled in from right to left (a missing year comes from the next
    milestone that has one, else from the plan's year), ranges and pairs are checked, and each
    item becomes a ``Milestone``.
 
 Anything not understood raises ``refusal.Unreadable`` with an English reason that quotes the
-fragment; the whole text is then unreadable. Nothing is guessed and no partial reading is
-returned.
+fragment, names the word it stopped at and, where one exists, a form it would read; the whole
+text is then unreadable. Nothing is guessed and no partial reading is returned. ``explain``
+says which words made the time of each milestone.
 
 Decisions where the reading rules are silent are marked "Decision:" in the modules.
 """

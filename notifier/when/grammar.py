@@ -1,18 +1,24 @@
 """Tokens → time expressions: a small recursive-descent grammar over the tokens of one text::
 
     text      = item { separator item }
-    separator = "," | ";" | "samt" | "och" | "." | line break
-    item      = { label word | modifier } time { trailer }
+    separator = "," | ";" | "samt" | "och" | "." | line break (not within a wrapped sentence)
+    item      = [heading] { label word | modifier } (time | "(" time ")") { remark }
+              | time label-after
+    heading   = any words, a year too, ended by ":" | leader dots | " – " before a time
     time      = [fillers] unit [connector unit] | "mellan" unit "och" unit
     connector = "-" | "–" | "—" | "till" | "till och med"
               | "/"                 (a pair: the second begins the day after the first ends)
     unit      = (month | day | date | ISO week | season | school term | quarter | tertial
-                | half-year | part of a month or year | year-end | school year) [year]
-              | year
-    trailer   = tentative word | "(prel.)" | "(osäkerhet +/- 3 månader)"
+                | half-year | part of a month or year | year-end | school year | holiday)
+                [year | "år" year | "i år"]
+              | year | year "/" year
+    remark    = tentative word | "(prel.)" | "(osäkerhet +/- 3 månader)" | "(vecka 44)"
+              | "(28 okt – 1 nov)" after a week | "(Långfredag)" | clock time   (``remarks``)
 
-Units themselves are read by ``units``. Texts that name no time, a recurrence or an unknown
-event are refused here, before any item is read.
+The label word nearest the time must be one the reader knows (vocabulary.known_word); a word
+that changes what a time means (vocabulary.TIME_CHANGERS) is never a label. Units themselves
+are read by ``units``, what follows a time by ``remarks``. Texts that name no time, a recurrence
+or an unknown event are refused here, before any item is read.
 """
 
 from __future__ import annotations
