@@ -12,7 +12,10 @@ from notifier.when.refusal import Unreadable, quote
 from notifier.when.tokens import Kind
 from notifier.when.units import UnitGrammar
 from notifier.when.vocabulary import (
+    APPROXIMATE,
     CLOCK_WORDS,
+    EARLY_LATE,
+    FILLERS,
     HOLIDAYS,
     MARGIN_LIMITS,
     MARGIN_UNITS,
@@ -20,6 +23,7 @@ from notifier.when.vocabulary import (
     MODIFIERS,
     NUMBER_WORDS,
     NUMBERED_NOUNS,
+    PARTS_OF_MONTH,
     SEASONS,
     TENTATIVE,
     TERMS,
@@ -27,6 +31,11 @@ from notifier.when.vocabulary import (
     WEEK_WORDS,
     known_word,
 )
+
+# Words that may sit beside a time but never begin a label after it ("juni 2024 i slutet" is
+# the end of June, not a label "I slutet"), and words that never stand in such a label.
+NOT_A_LABEL_START = FILLERS | APPROXIMATE | {"ut", "in"}
+CHANGES_A_TIME = frozenset(TIME_CHANGERS) | frozenset(PARTS_OF_MONTH) | frozenset(EARLY_LATE)
 
 # Verbs that make a term or season before them the subject of a sentence, not its time:
 # "Höstterminen börjar den 21 augusti".
@@ -199,14 +208,14 @@ class RemarkGrammar(UnitGrammar):
         head = i  # the last part of a hyphenated compound decides: "KU-dag"
         while self._is(head + 1, Kind.DASH, touching=True) and self._is(head + 2, Kind.WORD):
             head += 2
-        if not known_word(self.tokens[head].low):
+        if not known_word(self.tokens[head].low) or self.tokens[head].low in NOT_A_LABEL_START:
             return None
         if first.low in TIME_CHANGERS or self._match(i, MODIFIERS) is not None:
             return None
         j = i
         while not self._at_item_end(j):
             token = self.tokens[j]
-            if token.kind is Kind.WORD and token.low not in TIME_CHANGERS:
+            if token.kind is Kind.WORD and token.low not in CHANGES_A_TIME:
                 if self._time(j) is not None and self._unit(j) is not None:
                     return None
                 j += 1

@@ -572,6 +572,8 @@ NEVER_ABSORBED = [
     ("tisdag 5 mars 2025 kl. 13.00", "5 March 2025 is a Wednesday, not a Tuesday"),
     # a number right before a date: the house's or the day's?
     ("etapp 4-hus 9 dec 2020", "whether '9' numbers the 'hus' or is a day"),
+    # a part of a month after the time is not a label written after it
+    ("juni 2024 i slutet", "'i slutet' after 'juni 2024' is not understood"),
     # relative to an unknown event, with a form to write instead
     ("i samband med byggstarten", "give the date, e.g. 'Klart hösten 2024'"),
     ("Löpande", "give a time, e.g. 'Uppföljning december 2024'"),
