@@ -16,7 +16,7 @@ from notifier.links import LINK_HINT, link_problem
 from notifier.model import Location, Problem
 from notifier.plan import dump_plan, is_valid_id
 from notifier.report import catalog_json, catalog_text, reading_json, reading_text
-from notifier.when import read_when
+from notifier.when import explain, read_when
 
 
 def _year(text: str) -> int:
@@ -86,6 +86,9 @@ def add_when(sub: argparse._SubParsersAction) -> None:
         "--year", type=_year, help="year for texts that name none (default: this year)"
     )
     parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument(
+        "--explain", action="store_true", help="say which words made each part of a milestone"
+    )
     parser.set_defaults(handler=when)
 
 
@@ -99,11 +102,32 @@ def when(args: argparse.Namespace, context: Context) -> int:
             context.stdout.write(json.dumps(reading_json(reading), ensure_ascii=False) + "\n")
         return status
     reading = read_when(args.text, year)
+    if args.explain and reading.readable:
+        context.stdout.write(reading_text(reading) + "\n" + _explanation(args.text, year) + "\n")
+        return EXIT_OK
     if args.json:
         context.stdout.write(json.dumps(reading_json(reading), ensure_ascii=False) + "\n")
     else:
         context.stdout.write(reading_text(reading) + "\n")
     return EXIT_OK if reading.readable else EXIT_PROBLEMS
+
+
+def _explanation(text: str, year: int) -> str:
+    explained = explain(text, year)
+    if isinstance(explained, str):
+        return explained
+    lines = []
+    for number, part in enumerate(explained, 1):
+        milestone = part.milestone
+        lines.append(f"milestone {number} ({milestone.label or 'no label'}, due {milestone.due}):")
+        lines.append(f"  time: '{part.time}' at character {part.time_at}")
+        if part.deadline:
+            lines.append(f"  deadline: {part.deadline}")
+        if part.starts:
+            lines.append("  due on the window's first day: a start word")
+        if part.tentative_by:
+            lines.append(f"  tentative: by {part.tentative_by}")
+    return "\n".join(lines)
 
 
 def add_import(sub: argparse._SubParsersAction) -> None:

@@ -437,3 +437,20 @@ def test_status_shows_a_change_notice_and_a_problem_notice_waiting_to_go_out(
     )
     assert "  2024-06-24 08:00  digest   digest/2024-06-24/2024-07-21" in out
     assert ledger.read_bytes() == before, "status never writes the ledger"
+
+
+def test_when_explain_says_which_words_made_each_milestone() -> None:
+    code, out = run(
+        "when",
+        "--year",
+        "2025",
+        "--explain",
+        "Samråd preliminärt hösten 2025, antagande senast 31 mars 2026",
+    )
+    assert code == 0
+    assert "milestone 1 (Samråd, due 2025-11-30):\n  time: 'hösten 2025'" in out
+    assert "  tentative: by a word" in out
+    assert "milestone 2 (Antagande, due 2026-03-31):\n  time: '31 mars 2026'" in out
+    assert "  deadline: by end" in out
+    code, out = run("when", "--year", "2025", "--explain", "nästa höst")
+    assert code == 1 and "'nästa'" in out
