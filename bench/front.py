@@ -1,11 +1,13 @@
 """Feed serving against nginx: the built-in server and the shipped nginx front.
 
-    .venv/bin/python bench/front.py [--seconds 5] [--rounds 3] [--connections 32]
+    .venv/bin/python bench/front.py [--seconds 5] [--rounds 3] [--connections 32] [--no-front]
 
 Every side serves the same bytes (the whole feed, /calendar.ics, as `notifier feed` writes it)
 and is measured with the same client, wrk, on loopback, in this run, rounds alternating:
 
-- built-in: `notifier serve` over http, against raw nginx serving the file over http;
+- built-in: `notifier serve` over http, against raw nginx serving the file over http; as
+  shipped (logging.level INFO: one log line per request) and with the request log off
+  (NOTIFIER_LOGGING__LEVEL=WARNING), to show what the app's log line costs;
 - front: nginx with deploy/nginx/notifier.conf (TLS, the feed file from feeds.dir), against
   raw nginx serving the same file over https with the same certificate.
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import os
 import re
 import shutil
 import socket
@@ -102,7 +105,7 @@ def wrk(url: str, seconds: int, connections: int, headers: dict[str, str]) -> fl
 
 
 @contextmanager
-def stack(folder: Path, plan: Path | None) -> Iterator[dict[str, str]]:
+def stack(folder: Path, plan: Path | None, front: bool = True) -> Iterator[dict[str, str]]:
     """Start every server; yield name -> URL of /calendar.ics."""
     binary = nginx_binary()
     if binary is None or shutil.which("wrk") is None:
@@ -117,7 +120,7 @@ def stack(folder: Path, plan: Path | None) -> Iterator[dict[str, str]]:
         shutil.rmtree(folder / "plan")
         shutil.copytree(plan, folder / "plan")
     config = folder / "config.toml"
-    app_port = free_port()
+    app_port, quiet_port = free_port(), free_port()
     config.write_text(
         config.read_text(encoding="utf-8").replace("port = 8080", f"port = {app_port}", 1),
         encoding="utf-8",
@@ -135,7 +138,7 @@ def stack(folder: Path, plan: Path | None) -> Iterator[dict[str, str]]:
         certificate=f"ssl_certificate {certificate.chain}; ssl_certificate_key {certificate.key};",
         feeds=feeds,
     )
-    front = site_config(
+    front_site = site_config(
         https_port=ports["front"],
         http_port=ports["front_http"],
         app_port=app_port,
@@ -144,25 +147,31 @@ def stack(folder: Path, plan: Path | None) -> Iterator[dict[str, str]]:
     )
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        for name, site in (("raw", raw), ("front", front)):
+        for name, site in (("raw", raw), ("front", front_site)):
             (folder / name).mkdir()
             processes.append(start(binary, main_config(folder / name, site)))
-        processes.append(
-            subprocess.Popen(
-                [*notifier, "serve"],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+        quiet = {"NOTIFIER_SERVER__PORT": str(quiet_port), "NOTIFIER_LOGGING__LEVEL": "WARNING"}
+        for env in ({}, quiet):
+            processes.append(
+                subprocess.Popen(
+                    [*notifier, "serve"],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    env={**os.environ, **env},
+                )
             )
-        )
-        for name, port in (*ports.items(), ("built-in", app_port)):
+        for name, port in (*ports.items(), ("built-in", app_port), ("quiet", quiet_port)):
             _wait_for_port(port, name)
-        yield {
+        urls = {
             "built-in": f"http://127.0.0.1:{app_port}/calendar.ics",
+            "built-in, request log off": f"http://127.0.0.1:{quiet_port}/calendar.ics",
             "nginx (http)": f"http://127.0.0.1:{ports['raw_http']}/calendar.ics",
-            "front": f"https://127.0.0.1:{ports['front']}/calendar.ics",
-            "nginx (https)": f"https://127.0.0.1:{ports['raw_https']}/calendar.ics",
         }
+        if front:
+            urls["front"] = f"https://127.0.0.1:{ports['front']}/calendar.ics"
+            urls["nginx (https)"] = f"https://127.0.0.1:{ports['raw_https']}/calendar.ics"
+        yield urls
     finally:
         for process in processes:
             process.terminate()
@@ -170,7 +179,7 @@ def stack(folder: Path, plan: Path | None) -> Iterator[dict[str, str]]:
 
 
 def measure(name: str, plan: Path | None, args: argparse.Namespace) -> None:
-    with tempfile.TemporaryDirectory() as temp, stack(Path(temp), plan) as urls:
+    with tempfile.TemporaryDirectory() as temp, stack(Path(temp), plan, args.front) as urls:
         size = (Path(temp) / "feeds" / "calendar.ics").stat().st_size
         context = ssl.create_default_context()
         context.check_hostname = False
@@ -189,7 +198,13 @@ def measure(name: str, plan: Path | None, args: argparse.Namespace) -> None:
     print(f"  {'':<32}{'200 req/s':>12}{'304 req/s':>12}")
     for side in urls:
         print(f"  {side:<32}{best[(side, 200)]:>12,.0f}{best[(side, 304)]:>12,.0f}")
-    for ours, reference in (("built-in", "nginx (http)"), ("front", "nginx (https)")):
+    for ours, reference in (
+        ("built-in", "nginx (http)"),
+        ("built-in, request log off", "nginx (http)"),
+        ("front", "nginx (https)"),
+    ):
+        if ours not in urls:
+            continue
         ratios = [best[(ours, s)] / best[(reference, s)] for s in (200, 304)]
         print(f"  ratio {ours} / {reference:<17}{ratios[0]:>12.2f}{ratios[1]:>12.2f}")
 
@@ -200,6 +215,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--large", action="store_true", help=f"also the {COPIES:,}x plan")
+    parser.add_argument(
+        "--no-front", dest="front", action="store_false", help="the built-in server only"
+    )
     args = parser.parse_args()
     measure("seed plan", None, args)
     if args.large:

@@ -13,10 +13,10 @@ set to do:
   sending, reloading and the ledger always have descriptors left; past the cap new
   connections wait in the listen backlog (back-pressure), they are not refused;
 - a deadline for a whole request head: a connection that has not sent a complete request
-  line and headers within ``REQUEST_DEADLINE`` of its first byte is closed (hyper's
-  header_read_timeout: one timer for the whole head, not per ``recv``). It also closes an
-  idle keep-alive connection after the same time. The app takes no request bodies: it
-  answers other methods than GET and HEAD with 405, unread, and the connection is closed;
+  line and headers within ``REQUEST_DEADLINE`` of opening (or of the answer before, when
+  kept alive) is closed: hyper's header_read_timeout, one timer for the whole head, not per
+  ``recv``, so it also closes an idle keep-alive connection. No body is waited for: the app
+  answers methods other than GET and HEAD with 405 unread, and the connection is closed;
 - keep-alive over HTTP/1.1; HTTP/2 is not offered (the reverse proxy speaks it outside);
 - malformed requests get a status line from hyper (400, 414, 431), never a bare page.
 
@@ -28,6 +28,7 @@ use; pyproject.toml pins the minor version this was written against.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 import resource
@@ -36,9 +37,8 @@ import sys
 from typing import Any
 
 from granian._futures import _new_cbscheduler
-from granian._granian import MetricsAggregator, WorkerSignal, WSGIWorker
+from granian._granian import MetricsAggregator, SocketHolder, WorkerSignal, WSGIWorker
 from granian.http import HTTP1Settings
-from granian.net import SocketSpec
 
 from notifier.errors import UserError
 from notifier.logs import fields
@@ -46,8 +46,9 @@ from notifier.responses import WsgiApp
 
 logger = logging.getLogger(__name__)
 
-# A request head (request line and headers) must arrive whole within this many seconds of its
-# first byte; an idle keep-alive connection is closed after as long.
+# A request head (request line and headers) must arrive whole within this many seconds of the
+# connection opening or of the answer before it; so an idle keep-alive connection is closed
+# after as long.
 REQUEST_DEADLINE = 10.0
 MAX_HEADER_BYTES = 16384
 # At most this many connections, and never more than half the file descriptors: the other
@@ -57,6 +58,7 @@ MIN_CONNECTIONS = 16
 THREADS = 2  # Python threads calling the app
 BACKLOG = 4096
 MAX_FILE_LIMIT = 1 << 20  # what an unlimited RLIMIT_NOFILE is raised to
+SERVER = ("Server", "notifier")
 
 
 def raise_file_limit() -> tuple[int, int]:
@@ -70,6 +72,28 @@ def raise_file_limit() -> tuple[int, int]:
             logger.warning("cannot raise the file limit %s", fields(soft=soft, error=str(error)))
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     return soft, hard
+
+
+def _address(host: str) -> str:
+    """``host`` as an IP address, which says the socket's family: a name is resolved once,
+    to its first address, as the standard library's server did."""
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    try:
+        found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except OSError as error:
+        raise UserError(
+            [f"cannot listen on {host}: {error.strerror or error}"],
+            hint="Set server.host in config.toml to an address of this machine.",
+        ) from None
+    return str(found[0][4][0])
+
+
+def _reason(error: OSError) -> str:
+    return os.strerror(error.errno) if error.errno else str(error)
 
 
 def connection_limit(file_limit: int) -> int:
@@ -129,10 +153,13 @@ def _callback(app: WsgiApp, host: str, port: int) -> Any:
     def call(proto: Any, scope: Any) -> int:
         respond = _StartResponse()
         result = app(base | scope, respond)
+        headers = respond.headers
+        if not any(name.lower() == "server" for name, _ in headers):
+            headers = [*headers, SERVER]  # instead of granian's name and version
         if isinstance(result, list):
-            proto.response_bytes(respond.status, respond.headers, b"".join(result))
+            proto.response_bytes(respond.status, headers, b"".join(result))
         else:
-            proto.response_iter(respond.status, respond.headers, _Body(result))
+            proto.response_iter(respond.status, headers, _Body(result))
         return respond.status
 
     return call
@@ -164,18 +191,21 @@ class FeedServer:
     def start(self) -> FeedServer:
         soft, hard = raise_file_limit()
         limit = self.connections or connection_limit(soft)
+        address = _address(self.host)
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
         try:
-            holder = SocketSpec(self.host, self.requested_port, BACKLOG).build()
-        except (OSError, RuntimeError) as error:
-            reason = getattr(error, "strerror", None) or str(error)
+            # Bound here, not by granian: its listeners share a port (SO_REUSEPORT), so a
+            # second daemon on a port in use would start without a word.
+            listener = socket.create_server(
+                (address, self.requested_port), family=family, backlog=BACKLOG
+            )
+        except OSError as error:
             raise UserError(
-                [f"cannot listen on {self.host}:{self.requested_port}: {reason}"],
+                [f"cannot listen on {self.host}:{self.requested_port}: {_reason(error)}"],
                 hint="Set server.host and server.port in config.toml to a free address.",
             ) from None
-        fd = holder.get_fd()
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        with socket.socket(family, socket.SOCK_STREAM, fileno=os.dup(fd)) as probe:
-            self._port = int(probe.getsockname()[1])
+        self._port = int(listener.getsockname()[1])
+        holder = SocketHolder(listener.detach(), False, BACKLOG)  # granian closes it at stop
         self._signal = WorkerSignal()
         self._loop = asyncio.new_event_loop()  # granian wants one; WSGI calls never use it
         worker = WSGIWorker(

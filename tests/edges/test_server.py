@@ -8,14 +8,16 @@ import json
 import logging
 import os
 import queue
+import resource
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
@@ -25,10 +27,11 @@ import pytest
 
 from notifier.catalog import load_catalog
 from notifier.cli import main
+from notifier.errors import UserError
 from notifier.feed import WHOLE, feed_path
 from notifier.feedstate import FeedStore, TokenFile
 from notifier.metrics import Health
-from notifier.server import FeedServer
+from notifier.server import MAX_CONNECTIONS, FeedServer, connection_limit, raise_file_limit
 from notifier.settings import FeedSettings, Settings
 from notifier.wsgi import FeedApp, build_app
 
@@ -572,3 +575,72 @@ def test_a_token_in_a_path_is_never_logged(token_setup, caplog) -> None:
             client.request(path)
     assert token not in caplog.text
     assert "path=/calendar/***" in caplog.text and "path=/feeds/***/polisen.ics" in caplog.text
+
+
+# --- limits of the server itself ---------------------------------------------------------------
+
+
+def _ok(environ: object, start_response: Callable[..., object]) -> list[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "3")])
+    return [b"ok\n"]
+
+
+def test_a_port_in_use_is_an_error_not_a_second_listener() -> None:
+    with FeedServer(_ok, "127.0.0.1", 0) as first:
+        with pytest.raises(UserError, match="Address already in use"):
+            FeedServer(_ok, "127.0.0.1", first.port).start()
+        assert Client(first.port).request("/")[0] == 200
+
+
+def test_connections_are_capped_and_a_slow_head_is_cut_at_the_deadline() -> None:
+    with FeedServer(_ok, "127.0.0.1", 0, connections=4, deadline=1.0) as server:
+        slow = []
+        try:
+            for _ in range(4):
+                sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+                sock.sendall(b"GET / HTTP/1.1\r\nHo")  # and then a byte now and then
+                slow.append(sock)
+            began = time.monotonic()
+            # The fifth waits in the backlog until the deadline frees a place: back-pressure.
+            assert Client(server.port).request("/")[0] == 200
+            waited = time.monotonic() - began
+            assert 0.5 < waited < 5, waited
+            for sock in slow:  # cut, however the bytes trickled
+                assert sock.recv(100) in (b"", b"HTTP/1.1 408 Request Timeout\r\n")
+        finally:
+            for sock in slow:
+                sock.close()
+
+
+def test_an_idle_kept_alive_connection_is_closed_after_the_deadline() -> None:
+    with FeedServer(_ok, "127.0.0.1", 0, deadline=1.0) as server:
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        try:
+            for _ in range(3):  # kept alive between requests
+                connection.request("GET", "/")
+                assert connection.getresponse().read() == b"ok\n"
+            sock = connection.sock
+            assert sock is not None
+            began = time.monotonic()
+            assert sock.recv(100) == b""
+            assert 0.5 < time.monotonic() - began < 5
+        finally:
+            connection.close()
+
+
+def test_the_connection_cap_is_half_the_open_files_and_the_soft_limit_is_raised() -> None:
+    assert connection_limit(1024) == 512
+    assert connection_limit(16384) == MAX_CONNECTIONS
+    assert connection_limit(20) == 16
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(256, hard), hard))
+        assert raise_file_limit() == (hard, hard)
+        assert resource.getrlimit(resource.RLIMIT_NOFILE) == (hard, hard)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_answers_name_no_server_software_version(client) -> None:
+    _, headers, _ = client.request("/calendar.ics")
+    assert headers.get_all("Server") == ["notifier"]

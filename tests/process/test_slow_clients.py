@@ -225,11 +225,11 @@ def test_2000_slow_clients_while_500_reminders_fall_due(
             log = daemon.log
             assert daemon.stop() == 0, log
         finally:
-            probe.stop()
-            attack.stop()
             if daemon.proc.poll() is None:
                 daemon.proc.kill()
                 daemon.proc.wait(timeout=30)
+            probe.stop()
+            attack.stop()
 
     # The attack was on: 2,000 connections all along, the slow ones cut at the deadline and
     # back at once, and the daemon held them (its descriptors, sampled during the sending).
