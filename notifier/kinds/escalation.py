@@ -4,7 +4,10 @@ The first goes out ``escalation.after_working_days`` Swedish working days after 
 at the reminders' send time, to every recipient of the milestone's reminders and to the
 coordinator; then again every ``escalation.every_days`` days (moved to the next working day
 when that is a holiday: a day later changes nothing for a milestone already late), for ever,
-until the milestone is done. ``escalation.enabled = false`` lists none.
+until the milestone is done: the first one after that is recorded as skipped, "milestone
+done", and the series ends there; reopened, it goes on. ``escalation.enabled = false`` lists
+none. Each carries the recipient's personal status link, good for ``links.expiry_days`` after
+that escalation, so that the answer it asks for can still be given long after the due date.
 
 The coordinator is one more recipient of the same message, not a message of its own: one
 key, one moment, one catch-up group and one decision to silence, so the coordinator is told
