@@ -13,6 +13,10 @@ import socket
 logger = logging.getLogger(__name__)
 
 
+# How long a notice may wait for room in the notify socket's queue.
+NOTIFY_TIMEOUT = 1.0
+
+
 class Notifier:
     def __init__(self, address: str | None = None) -> None:
         address = address if address is not None else os.environ.get("NOTIFY_SOCKET", "")
@@ -28,6 +32,9 @@ class Notifier:
             return
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+                # A reader that stopped reading fills the socket's queue: then a notice is
+                # dropped (logged), never the daemon stopped in the middle of its work.
+                sock.settimeout(NOTIFY_TIMEOUT)
                 sock.connect(self._address)
                 sock.sendall("\n".join(fields).encode("utf-8"))
         except OSError as error:

@@ -123,3 +123,21 @@ def test_the_server_stops_even_when_stopping_fails() -> None:
     senders[0].join(DEADLINE)
     with pytest.raises(RuntimeError):
         server.port  # noqa: B018 - stopped, so it has none
+
+
+def test_a_notify_socket_nobody_reads_drops_notices_instead_of_stopping_the_daemon(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
+        listener.bind(str(path))
+        notifier = Notifier(str(path))
+        started = time.monotonic()
+        # Linux queues so many datagrams on a socket nobody reads; three more wait a second each.
+        queued = int(Path("/proc/sys/net/unix/max_dgram_qlen").read_text())
+        for number in range(queued + 3):
+            notifier.status(f"step {number}")
+        assert time.monotonic() - started < 8, "each notice waits a second at most"
+        assert "sd_notify failed" in caplog.text
+        listener.settimeout(1)
+        assert listener.recv(4096).startswith(b"STATUS=step 0")

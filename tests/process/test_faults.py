@@ -336,6 +336,15 @@ def run_daemon(
     finished = threading.Event()
     outcome: dict[str, Any] = {}
 
+    def drain() -> None:
+        while not finished.is_set():
+            try:
+                listener.recv(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
     def drive() -> None:
         try:
             end = time.monotonic() + DEADLINE
@@ -348,6 +357,8 @@ def run_daemon(
                         break
                 except TimeoutError:
                     continue
+            # Keep reading, as systemd does: a full queue would hold each notice a second.
+            threading.Thread(target=drain, daemon=True).start()
             outcome["value"] = script(daemon)
         except BaseException as error:
             outcome["error"] = error
