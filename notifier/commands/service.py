@@ -12,6 +12,8 @@ from notifier.commands.base import EXIT_OK, Context
 from notifier.commands.reminders import read_ledger
 from notifier.daemon import Daemon
 from notifier.due import Outgoing, due_items
+from notifier.kinds import by_name
+from notifier.kinds.base import Sources
 from notifier.mail import describe, mailer_for
 from notifier.moves import with_moved_dates
 from notifier.progress import is_overdue, plan_today, state_of
@@ -84,9 +86,19 @@ def status(args: argparse.Namespace, context: Context) -> int:
         + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing recorded yet")
     )
 
-    items = planned_messages(
-        catalog, settings, view.known, now, view.problems, history=view.history
+    sources = Sources(
+        catalog, settings, now, view.known, view.problems, state, view.statuses, view.history
     )
+    kinds = by_name()
+    # What will not go out as things stand (a milestone done, an escalation too late to
+    # start) is not "next": `schedule` lists it with the reason.
+    items = [
+        item
+        for item in planned_messages(
+            catalog, settings, view.known, now, view.problems, history=view.history
+        )
+        if kinds[item.kind].withheld(item, sources) is None
+    ]
     # Due already but not yet sent (a change notice, a problem notice, anything the daemon
     # has not got to), then what is still ahead.
     ready = due_items(items, state, now).send

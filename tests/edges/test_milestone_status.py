@@ -331,3 +331,13 @@ def test_a_done_milestone_labelled_klart_says_klart_once(project: Path) -> None:
     summary = str(event["SUMMARY"])
     assert summary.startswith("Klart: Utbildning Ansvarsfull alkoholservice")
     assert "Klart: Klart" not in summary
+
+
+def test_status_lists_as_next_only_messages_that_will_go_out(project: Path) -> None:
+    before = at(SEPTEMBER, project, "status", "--next", "400")[1]
+    assert SIG in before.split("Next messages", 1)[1].split("Last ", 1)[0]
+    assert at(SEPTEMBER, project, "done", SIG)[0] == 0
+    code, out = at(SEPTEMBER, project, "status", "--next", "400")
+    assert code == 0
+    upcoming = out.split("Next messages", 1)[1].split("Last ", 1)[0]
+    assert "klart-for-start" not in upcoming
