@@ -34,6 +34,8 @@ import os
 import resource
 import socket
 import sys
+import threading
+import time
 from typing import Any
 
 from granian._futures import _new_cbscheduler
@@ -59,6 +61,7 @@ THREADS = 2  # Python threads calling the app
 BACKLOG = 4096
 MAX_FILE_LIMIT = 1 << 20  # what an unlimited RLIMIT_NOFILE is raised to
 SERVER = ("Server", "notifier")
+STOP_WITHIN = 10.0  # seconds for granian's threads to end at stop
 
 
 def raise_file_limit() -> tuple[int, int]:
@@ -90,6 +93,14 @@ def _address(host: str) -> str:
             hint="Set server.host in config.toml to an address of this machine.",
         ) from None
     return str(found[0][4][0])
+
+
+def _threads() -> set[int]:
+    """The ids of this process's threads (granian's own are none of Python's)."""
+    try:
+        return {int(name) for name in os.listdir("/proc/self/task")}
+    except OSError:  # no /proc: nothing to wait for
+        return set()
 
 
 def _reason(error: OSError) -> str:
@@ -187,6 +198,7 @@ class FeedServer:
         self._port: int | None = None
         self._signal: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._threads_before: set[int] = set()
 
     def start(self) -> FeedServer:
         soft, hard = raise_file_limit()
@@ -206,6 +218,7 @@ class FeedServer:
             ) from None
         self._port = int(listener.getsockname()[1])
         holder = SocketHolder(listener.detach(), False, BACKLOG)  # granian closes it at stop
+        self._threads_before = _threads()
         self._signal = WorkerSignal()
         self._loop = asyncio.new_event_loop()  # granian wants one; WSGI calls never use it
         worker = WSGIWorker(
@@ -257,9 +270,19 @@ class FeedServer:
         return f"http://{host}:{self.port}"
 
     def stop(self) -> None:
+        """Stop serving, and return once granian's threads have ended: one still running
+        when the interpreter exits aborts the process (SIGABRT, exit 134, not 0)."""
         if self._signal is None:
             return
         self._signal.set()
+        python = {t.native_id for t in threading.enumerate() if not t.name.startswith("Dummy")}
+        ours = _threads() - self._threads_before - python
+        end = time.monotonic() + STOP_WITHIN
+        while ours and time.monotonic() < end:
+            time.sleep(0.01)
+            ours &= _threads()
+        if ours:
+            logger.warning("the feed server's threads did not end %s", fields(left=len(ours)))
         if self._loop is not None:
             self._loop.close()
         self._signal = self._loop = self._port = None
