@@ -195,9 +195,9 @@ def measure(name: str, plan: Path | None, args: argparse.Namespace) -> None:
         f"\n{name}: /calendar.ics, {size:,} bytes; wrk -c{args.connections}, best of "
         f"{args.rounds} x {args.seconds} s"
     )
-    print(f"  {'':<32}{'200 req/s':>12}{'304 req/s':>12}")
+    print(f"  {'':<48}{'200 req/s':>12}{'304 req/s':>12}")
     for side in urls:
-        print(f"  {side:<32}{best[(side, 200)]:>12,.0f}{best[(side, 304)]:>12,.0f}")
+        print(f"  {side:<48}{best[(side, 200)]:>12,.0f}{best[(side, 304)]:>12,.0f}")
     for ours, reference in (
         ("built-in", "nginx (http)"),
         ("built-in, request log off", "nginx (http)"),
@@ -206,7 +206,8 @@ def measure(name: str, plan: Path | None, args: argparse.Namespace) -> None:
         if ours not in urls:
             continue
         ratios = [best[(ours, s)] / best[(reference, s)] for s in (200, 304)]
-        print(f"  ratio {ours} / {reference:<17}{ratios[0]:>12.2f}{ratios[1]:>12.2f}")
+        label = f"ratio {ours} / {reference}"
+        print(f"  {label:<48}{ratios[0]:>12.2f}{ratios[1]:>12.2f}")
 
 
 def main() -> None:
