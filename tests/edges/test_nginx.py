@@ -203,6 +203,25 @@ def test_feeds_come_from_the_files_over_https_with_etag_304_and_never_gzip(
         assert status == 200 and body == b""
 
 
+def test_a_feed_file_replaced_by_notifier_is_served_within_two_seconds(
+    project: Path, tmp_path: Path
+) -> None:
+    """nginx caches the feed files' descriptors for a second; a new file, renamed over the
+    old one as notifier writes it, is served after that."""
+    with front(project, tmp_path) as site:
+        old_etag = site.request("/calendar.ics")[1]["etag"]
+        path = site.feeds / "calendar.ics"
+        new = path.read_bytes().replace(b"END:VCALENDAR", b"X-CHANGED:1\r\nEND:VCALENDAR")
+        staged = path.with_suffix(".new")
+        staged.write_bytes(new)
+        replaced = time.monotonic()
+        os.replace(staged, path)
+        _wait_until(lambda: site.request("/calendar.ics")[2] == new, "the new feed file")
+        assert time.monotonic() - replaced < 2
+        status, headers, body = site.request("/calendar.ics", headers={"If-None-Match": old_etag})
+        assert status == 200 and body == new and headers["etag"] != old_etag
+
+
 def test_no_listing_no_other_files_and_only_get_on_feeds(project: Path, tmp_path: Path) -> None:
     with front(project, tmp_path) as site:
         (site.feeds / "notes.txt").write_text("not a feed", encoding="utf-8")
