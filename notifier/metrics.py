@@ -12,7 +12,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from notifier.responses import Environ, Response, StartResponse, WsgiApp
+from notifier.responses import NOT_FOUND, Environ, Response, StartResponse, WsgiApp
 
 # How far past its moment the next wake may be before /healthz calls it lost: a step takes
 # seconds, and the scheduler fires within one.
@@ -72,6 +72,10 @@ class Metrics:
         )
 
     def route(self, environ: Environ) -> Response:
+        """The metrics, to this host only: the public port answers feeds and pages. A
+        Prometheus on another host scrapes through a front that allows it (nginx `allow`)."""
+        if not _from_this_host(environ):
+            return NOT_FOUND
         body = generate_latest(self.registry)
         return (
             "200 OK",

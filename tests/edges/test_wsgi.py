@@ -20,7 +20,10 @@ import icalendar
 import pytest
 
 from notifier.errors import ConfigError
-from notifier.wsgi import create_app, mask_path
+from notifier.feedstate import FeedStore
+from notifier.metrics import Metrics
+from notifier.settings import Settings
+from notifier.wsgi import build_app, create_app, mask_path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 BUILT = datetime(2024, 5, 6, 9, 30, tzinfo=UTC)
@@ -177,3 +180,20 @@ def test_a_token_pasted_as_a_feeds_name_is_masked_and_a_feeds_name_is_not() -> N
             assert masked == "/calendar/***.ics"
     for name in ("polisen", "gotland-2024", "gotland-2024-socialtjansten-och-skolan"):
         assert mask_path(f"/calendar/{name}.ics") == f"/calendar/{name}.ics"
+
+
+def test_metrics_answer_this_host_only_the_public_port_answers_feeds() -> None:
+    app = build_app(FeedStore(Settings()), metrics=Metrics())
+
+    def get(address: str) -> tuple[str, bytes]:
+        answer: list[str] = []
+        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/metrics", "REMOTE_ADDR": address}
+        body = b"".join(app(environ, lambda status, headers, *_: answer.append(status)))
+        return answer[0], body
+
+    for address in ("127.0.0.1", "::1", "::ffff:127.0.0.1"):
+        status, body = get(address)
+        assert status.startswith("200") and b"notifier_feed_requests" in body, address
+    for address in ("192.0.2.7", "2001:db8::7", ""):
+        status, body = get(address)
+        assert status.startswith("404") and b"notifier_" not in body, address
