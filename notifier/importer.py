@@ -1,14 +1,21 @@
-"""Read a plan in its word-processor form (tables pasted as tab-separated text) into plan data.
+"""Read a plan document, as rows of cells, into plan data.
 
-The form, as in Region Gotland's Åtgärdsplan 2024:
+The form, as in Region Gotland's Åtgärdsplan 2024 (each reader in ``notifier.documents`` gives
+it as rows: a paragraph is a row of one cell, a table row a row of its cells):
 
     <title>
     daterad 2024-05-06
     <introduction paragraphs>
     1 Narkotika                                     <- area heading
     1.1 Kriminella nätverk. Unga insocialiseras …   <- problem area heading: title, then problem
-    Orsak<TAB>Mål<TAB>Åtgärd<TAB>Vem?<TAB>När?      <- table header
-    <cause><TAB><goal><TAB><action><TAB><who><TAB><when>
+    Orsak | Mål | Åtgärd | Vem? | När?              <- table header
+    <cause> | <goal> | <action> | <who> | <when>
+
+Headings are numbered in the text ("1.2 Unga i utanförskap") or, unnumbered, marked as
+headings by the document's styles: they are then numbered in order. A table is a plan table
+by its header row, whatever the words its columns use (``COLUMN_NAMES``) and their order;
+other columns are not imported. A header row repeated on each page is read once. A row at the
+top of a page that lacks an action, a "Vem?" or a "När?" is the rest of the row the page cut.
 
 The result is a plain dict in the plan file's schema (see ``plan.py``), ready to be written.
 """
@@ -16,14 +23,30 @@ The result is a plain dict in the plan file's schema (see ``plan.py``), ready to
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from notifier.documents import read_document
+from notifier.documents.rows import Row, join_lines
+from notifier.documents.text import read_source, text_rows
 from notifier.errors import PlanError
 from notifier.slugs import slugify
 
+__all__ = ["COLUMNS", "action_id", "import_file", "import_plan", "import_rows", "read_source"]
+
 COLUMNS = ("Orsak", "Mål", "Åtgärd", "Vem?", "När?")
+KEYS = ("orsak", "mål", "åtgärd", "vem", "när")
+# The words a header cell may use for each column, lower case, without '?' or ':'.
+COLUMN_NAMES = {
+    "orsak": {"orsak", "orsaker", "bakomliggande orsak", "problem"},
+    "mål": {"mål", "målsättning", "mål/effekt", "effektmål"},
+    "åtgärd": {"åtgärd", "åtgärder", "insats", "insatser", "aktivitet", "aktiviteter"},
+    "vem": {"vem", "ansvarig", "ansvariga", "ansvar", "vem ansvarar", "ansvarig aktör"},
+    "när": {"när", "tidplan", "tid", "tidpunkt", "när klart", "tidsplan"},
+}
+_REQUIRED = ("åtgärd", "vem", "när")
 _HEADING = re.compile(r"^(\d+(?:\.\d+)*)\.?\s+(\S.*)$")
 _DATED = re.compile(r"^daterad\s+(\d{4}-\d{2}-\d{2})\s*$", re.IGNORECASE)
 _YEAR = re.compile(r"\b(19|20)\d{2}\b")
@@ -46,66 +69,89 @@ def action_id(measure: str) -> str:
 
 def import_plan(text: str, source: str = "<input>", plan_id: str | None = None) -> dict[str, Any]:
     """Parse the pasted document; raise PlanError naming the line of anything not understood."""
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return import_rows(
+        text_rows(text),
+        source,
+        plan_id,
+        hint="Paste the tables as tab-separated text, one row a line.",
+    )
+
+
+def import_file(path: Path, plan_id: str | None = None) -> dict[str, Any]:
+    """Read the plan document at ``path`` (Word, PDF, Excel or text, told by its content)."""
+    return import_rows(
+        read_document(path),
+        str(path),
+        plan_id,
+        hint="Each action belongs in a table row under a header row naming Orsak, Mål, Åtgärd, "
+        "Vem? and När?; areas and problem areas in headings above the tables.",
+    )
+
+
+def import_rows(
+    rows: Sequence[Row], source: str = "<input>", plan_id: str | None = None, hint: str = ""
+) -> dict[str, Any]:
+    """Place each row as title, date, introduction, heading or action; PlanError naming the
+    place of every row that has no place, never a row left out silently."""
     title = ""
     dated: date | None = None
     intro: list[str] = []
     headings: dict[str, str] = {}
-    actions: list[dict[str, Any]] = []
+    found: list[dict[str, str]] = []
     problems: list[str] = []
-    section = ""
-    problem = ""
-    in_table = False
-    used_ids: set[str] = set()
+    section = problem = ""
+    columns: dict[str, int | None] | None = None
+    width = 0
+    numbers: list[int] = []
 
-    for number, raw in enumerate(lines, start=1):
-        line = raw.rstrip("\t ").strip("\ufeff")
-        if not line.strip():
+    for row in rows:
+        cells = row.cells
+        line = row.text.strip()
+        if not line:
             continue
-        cells = [cell.strip() for cell in line.split("\t")]
         if not title:
-            title = line.strip()
+            title = line
             continue
-        if dated is None and _DATED.match(line.strip()):
-            dated = date.fromisoformat(_DATED.match(line.strip()).group(1))  # type: ignore[union-attr]
+        if dated is None and _DATED.match(line):
+            dated = date.fromisoformat(_DATED.match(line).group(1))  # type: ignore[union-attr]
             continue
-        if tuple(cells) == COLUMNS:
-            in_table = True
+        header = _header(cells)
+        if header:
+            columns, width = header, len(cells)
             continue
-        heading = _HEADING.match(line.strip()) if len(cells) == 1 else None
-        if heading:
-            section, problem = _heading(heading.group(1), heading.group(2), headings)
-            in_table = False
+        numbered = _HEADING.match(line) if len(cells) == 1 else None
+        if numbered or (len(cells) == 1 and row.level is not None):
+            if numbered:
+                number, text = numbered.group(1), numbered.group(2)
+                numbers = [int(part) for part in number.split(".")]
+            else:
+                number, text = _next_number(numbers, row.level or 1), line
+            section, problem = _heading(number, text, headings)
+            columns = None
             continue
-        if in_table and len(cells) == len(COLUMNS):
-            cause, goal, measure, who, when = cells
-            ident = _unique(action_id(measure), used_ids)
-            actions.append(
-                {
-                    "id": ident,
-                    "section": section,
-                    "problem": problem,
-                    "orsak": cause,
-                    "mål": goal,
-                    "åtgärd": measure,
-                    "vem": who,
-                    "när": when,
-                }
-            )
+        if columns is not None and len(cells) == width:
+            values = {key: cells[i] if i is not None else "" for key, i in columns.items()}
+            if row.continues and found and not all(values[key] for key in _REQUIRED):
+                _continue(found[-1], values)
+                continue
+            found.append({"section": section, "problem": problem, **values})
             continue
-        if not headings and not in_table and len(cells) == 1:
-            intro.append(line.strip())
+        if not headings and columns is None and len(cells) == 1:
+            intro.append(line)
             continue
         problems.append(
-            f"{source}:{number}: not a heading, a table header or a row of "
-            f"{len(COLUMNS)} tab-separated cells ({len(cells)} cells): {line.strip()[:60]!r}"
+            f"{source}{row.where}: not a heading, a table header or a table row of "
+            f"{width or len(COLUMNS)} cells (it has {len(cells)} cells): {line[:60]!r}"
         )
     if not title:
         problems.append(f"{source}: empty document")
-    if not actions and title:
-        problems.append(f"{source}: no action rows found under a '{chr(9).join(COLUMNS)}' header")
+    if not found and title:
+        problems.append(
+            f"{source}: no plan table found: no action rows under a header row naming "
+            f"{', '.join(COLUMNS)} (or {_variants()})"
+        )
     if problems:
-        raise PlanError(problems, hint="Paste the tables as tab-separated text, one row a line.")
+        raise PlanError(problems, hint=hint)
     year = _year(title, dated)
     return {
         "id": plan_id or slugify(title, max_words=3),
@@ -115,8 +161,48 @@ def import_plan(text: str, source: str = "<input>", plan_id: str | None = None) 
         "timezone": "Europe/Stockholm",
         "intro": "\n\n".join(intro),
         "headings": headings,
-        "action": actions,
+        "action": _actions(found),
     }
+
+
+def _header(cells: tuple[str, ...]) -> dict[str, int | None] | None:
+    """The column of each plan key when ``cells`` are a plan table's header row."""
+    names = [re.sub(r"[?:*]", "", cell).strip().casefold() for cell in cells]
+    columns: dict[str, int | None] = {}
+    for key, variants in COLUMN_NAMES.items():
+        at = [i for i, name in enumerate(names) if name in variants]
+        columns[key] = at[0] if at else None
+    if all(columns[key] is not None for key in _REQUIRED):
+        return columns
+    return None
+
+
+def _variants() -> str:
+    return "; ".join("/".join(sorted(names)) for names in COLUMN_NAMES.values())
+
+
+def _continue(previous: dict[str, str], values: dict[str, str]) -> None:
+    """Add the rest of a row the page break cut to the row above it."""
+    for key, value in values.items():
+        if value:
+            previous[key] = join_lines([previous[key], value])
+
+
+def _actions(found: list[dict[str, str]]) -> list[dict[str, Any]]:
+    used_ids: set[str] = set()
+    actions = []
+    for row in found:
+        ident = _unique(action_id(row["åtgärd"]), used_ids)
+        actions.append({"id": ident, **{key: row[key] for key in ("section", "problem", *KEYS)}})
+    return actions
+
+
+def _next_number(numbers: list[int], level: int) -> str:
+    """The number of an unnumbered heading at ``level``, after the headings so far."""
+    del numbers[level:]
+    numbers.extend([0] * (level - len(numbers)))
+    numbers[level - 1] += 1
+    return ".".join(str(n) for n in numbers)
 
 
 def _heading(number: str, text: str, headings: dict[str, str]) -> tuple[str, str]:
@@ -144,13 +230,3 @@ def _year(title: str, dated: date | None) -> int:
     if match:
         return int(match.group(0))
     return dated.year if dated else date.min.year
-
-
-def read_source(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        # Word processors on Windows still save "text" as cp1252.
-        return path.read_bytes().decode("cp1252")
-    except OSError as error:
-        raise PlanError([f"{path}: cannot read: {error.strerror}"]) from None

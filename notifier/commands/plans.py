@@ -11,7 +11,7 @@ from notifier.commands.base import EXIT_OK, EXIT_PROBLEMS, Context
 from notifier.compose import Composer
 from notifier.errors import UserError
 from notifier.files import atomic_write
-from notifier.importer import import_plan, read_source
+from notifier.importer import import_file
 from notifier.links import LINK_HINT, link_problem
 from notifier.model import Location, Problem
 from notifier.plan import dump_plan, is_valid_id
@@ -145,7 +145,7 @@ def add_import(sub: argparse._SubParsersAction) -> None:
 
 
 def import_command(args: argparse.Namespace, context: Context) -> int:
-    data = import_plan(read_source(args.file), source=str(args.file), plan_id=args.id)
+    data = import_file(args.file, plan_id=args.id)
     text = dump_plan(data)
     if args.output is None:
         context.stdout.write(text)

@@ -1,0 +1,74 @@
+"""Which kind of document a file is, from its first bytes rather than its name."""
+
+from __future__ import annotations
+
+import enum
+import zipfile
+from pathlib import Path
+
+from notifier.errors import PlanError
+
+# A plan is a few pages; a larger file is refused before any parser allocates for it.
+MAX_BYTES = 32 * 1024 * 1024
+_OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+class Kind(enum.Enum):
+    TEXT = "text"
+    DOCX = "docx"
+    PDF = "pdf"
+    XLSX = "xlsx"
+
+
+def detect(path: Path) -> Kind:
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as stream:
+            head = stream.read(1024)
+    except OSError as error:
+        raise PlanError([f"{path}: cannot read: {error.strerror}"]) from None
+    if size > MAX_BYTES:
+        raise PlanError(
+            [
+                f"{path}: {size / 1024 / 1024:.0f} MB is too large for a plan document "
+                f"(at most {MAX_BYTES // 1024 // 1024} MB); it was not read"
+            ],
+            hint="Save the plan without pictures, or export only its tables.",
+        )
+    if b"%PDF-" in head:
+        return Kind.PDF
+    if head.startswith(_OLE):
+        raise PlanError(
+            [
+                f"{path}: a password-protected Office file or an old .doc/.xls file: "
+                "notifier cannot read it"
+            ],
+            hint="Remove the password (or save as .docx/.xlsx) and import again.",
+        )
+    if head.startswith(b"PK\x03\x04"):
+        return _office(path)
+    if b"\x00" in head:
+        raise PlanError(
+            [f"{path}: neither text nor a Word, PDF or Excel document"],
+            hint="Import a .docx, .pdf, .xlsx or the tables pasted as tab-separated text.",
+        )
+    return Kind.TEXT
+
+
+def _office(path: Path) -> Kind:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+    except (zipfile.BadZipFile, OSError):
+        raise PlanError(
+            [f"{path}: a damaged Word or Excel file (not a readable zip archive)"],
+            hint="Open it in the word processor, save it again and import the new file.",
+        ) from None
+    if "word/document.xml" in names:
+        return Kind.DOCX
+    if "xl/workbook.xml" in names:
+        return Kind.XLSX
+    raise PlanError(
+        [f"{path}: a zip archive, but neither a Word (.docx) nor an Excel (.xlsx) document"],
+        hint="Import a .docx, .pdf, .xlsx or the tables pasted as tab-separated text.",
+    )

@@ -1,0 +1,164 @@
+"""The plan straight from its document: Word, PDF (made by LibreOffice) and Excel, and the
+documents that must be refused. The fixtures are made by tests/data/documents/make.py."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from notifier.cli import main
+from notifier.documents import Kind, detect
+from notifier.documents.rows import join_lines, words_of
+from notifier.errors import PlanError
+from notifier.importer import import_file, import_plan
+from notifier.plan import load_plan
+from notifier.when import read_when
+
+DOCUMENTS = Path(__file__).resolve().parent.parent / "data" / "documents"
+LONG = " ".join(["Bakgrund och erfarenheter."] * 40)
+
+
+def _milestones(path: Path) -> int:
+    plan = load_plan(path).plan
+    return sum(
+        len(action.explicit_milestones or read_when(action.when, plan.year).milestones)
+        for action in plan.actions
+    )
+
+
+@pytest.mark.parametrize("name", ["seed.docx", "seed.pdf", "seed.xlsx", "two-columns.pdf"])
+def test_the_seed_document_gives_exactly_the_plan_of_the_pasted_seed(
+    name: str, seed_text: str, tmp_path: Path
+) -> None:
+    expected = import_plan(seed_text, plan_id="gotland-2024")
+    imported = import_file(DOCUMENTS / name, plan_id="gotland-2024")
+    assert imported == expected
+    assert [a["id"] for a in imported["action"]][:2] == ["sig", "implementera-metoden-krogar"]
+    target = tmp_path / "plan.toml"
+    assert main(["import", str(DOCUMENTS / name), "-o", str(target), "--id", "gotland-2024"]) == 0
+    assert len(load_plan(target).plan.actions) == 9
+    assert _milestones(target) == 11
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [("seed.docx", Kind.DOCX), ("seed.pdf", Kind.PDF), ("seed.xlsx", Kind.XLSX)],
+)
+def test_the_kind_is_told_by_content_not_by_the_name(
+    name: str, kind: Kind, tmp_path: Path, seed_text: str
+) -> None:
+    misnamed = tmp_path / "plan.txt"
+    misnamed.write_bytes((DOCUMENTS / name).read_bytes())
+    assert detect(misnamed) is kind
+    assert import_file(misnamed) == import_plan(seed_text, source=str(misnamed))
+    text = tmp_path / "plan.pdf"
+    text.write_text(seed_text, encoding="utf-8")
+    assert detect(text) is Kind.TEXT
+
+
+def test_rows_cut_by_page_breaks_are_joined_to_the_row_they_began(seed_text: str) -> None:
+    """LibreOffice breaks each long row over two pages and repeats the header row on each."""
+    expected = import_plan(seed_text)["action"]
+    imported = import_file(DOCUMENTS / "split-rows.pdf")["action"]
+    assert len(imported) == 9
+    for got, want in zip(imported, expected, strict=True):
+        assert got["orsak"] == f"{want['orsak']} {LONG}"
+        assert {k: v for k, v in got.items() if k != "orsak"} == {
+            k: v for k, v in want.items() if k != "orsak"
+        }
+
+
+def test_a_document_without_a_plan_table_is_refused_by_name() -> None:
+    with pytest.raises(PlanError) as error:
+        import_file(DOCUMENTS / "no-table.docx")
+    assert "no-table.docx: no plan table found" in error.value.message
+    assert "Vem?" in error.value.message
+
+
+def test_a_password_protected_pdf_is_refused_saying_so() -> None:
+    with pytest.raises(PlanError) as error:
+        import_file(DOCUMENTS / "protected.pdf")
+    assert "protected.pdf: the PDF is protected by a password" in error.value.message
+
+
+def test_a_password_protected_office_file_is_refused_saying_so(tmp_path: Path) -> None:
+    # Word and Excel keep an encrypted .docx/.xlsx in an OLE compound file.
+    protected = tmp_path / "plan.docx"
+    protected.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(4096))
+    with pytest.raises(PlanError) as error:
+        import_file(protected)
+    assert "plan.docx: a password-protected Office file" in error.value.message
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "says"),
+    [
+        ("cut.docx", (DOCUMENTS / "seed.docx").read_bytes()[:3000], "damaged Word or Excel"),
+        ("cut.xlsx", (DOCUMENTS / "seed.xlsx").read_bytes()[:3000], "damaged Word or Excel"),
+        ("cut.pdf", (DOCUMENTS / "seed.pdf").read_bytes()[:3000], "damaged PDF"),
+        ("junk.pdf", b"%PDF-1.7\nnot a pdf at all\n", "damaged PDF"),
+        ("binary.bin", bytes(range(256)) * 8, "neither text nor"),
+    ],
+)
+def test_a_damaged_file_is_a_clear_error_naming_it(
+    name: str, content: bytes, says: str, tmp_path: Path
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(PlanError) as error:
+        import_file(path)
+    assert f"{path}: " in error.value.message and says in error.value.message
+
+
+def test_a_scanned_pdf_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    scan = tmp_path / "scan.pdf"
+    Image.new("L", (800, 1100), color=255).save(scan, "PDF", resolution=100)
+    with pytest.raises(PlanError) as error:
+        import_file(scan)
+    assert "scan.pdf: a PDF without text (a scanned document?)" in error.value.message
+    assert "text recognition" in error.value.message
+
+
+def test_a_50_mb_file_is_refused_by_its_size_before_it_is_parsed(tmp_path: Path) -> None:
+    big = tmp_path / "big.pdf"
+    with big.open("wb") as stream:
+        stream.write(b"%PDF-1.7\n")
+        stream.truncate(50 * 1024 * 1024)
+    started = time.monotonic()
+    with pytest.raises(PlanError) as error:
+        import_file(big)
+    assert time.monotonic() - started < 2
+    assert "big.pdf: 50 MB is too large" in error.value.message
+
+
+def test_the_command_reports_an_unreadable_document_and_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["import", str(DOCUMENTS / "no-table.docx")]) == 1
+    assert "no-table.docx: no plan table found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("lines", "text"),
+    [
+        (["Regionstyrelse-", "förvaltningen"], "Regionstyrelse-förvaltningen"),
+        (["Utbildning av ANDTS-", "coacher."], "Utbildning av ANDTS-coacher."),
+        (["brottsföre\u00ad", "byggande"], "brottsförebyggande"),
+        (["Samhälls\u00adbyggnads\u00adförvaltningen"], "Samhällsbyggnadsförvaltningen"),
+        (["Polisen -", "Regionen"], "Polisen - Regionen"),
+        (["Klart juni", "2024"], "Klart juni 2024"),
+    ],
+)
+def test_lines_of_a_cell_join_by_the_hyphenation_rule(lines: list[str], text: str) -> None:
+    assert join_lines(lines) == text
+
+
+def test_a_hyphen_is_dropped_only_when_the_document_writes_the_word_whole() -> None:
+    vocabulary = words_of(["Ett brottsförebyggande arbete."])
+    assert join_lines(["brottsföre-", "byggande"], vocabulary) == "brottsförebyggande"
+    assert join_lines(["Regionstyrelse-", "förvaltningen"], vocabulary) == (
+        "Regionstyrelse-förvaltningen"
+    )
