@@ -11,11 +11,13 @@ it as rows: a paragraph is a row of one cell, a table row a row of its cells):
     Orsak | Mål | Åtgärd | Vem? | När?              <- table header
     <cause> | <goal> | <action> | <who> | <when>
 
-Headings are numbered in the text ("1.2 Unga i utanförskap") or, unnumbered, marked as
-headings by the document's styles: they are then numbered in order. A table is a plan table
-by its header row, whatever the words its columns use (``COLUMN_NAMES``) and their order;
-other columns are not imported. A header row repeated on each page is read once. A row at the
-top of a page that lacks an action, a "Vem?" or a "När?" is the rest of the row the page cut.
+Headings are numbered in the text ("1.2 Unga i utanförskap") or, unnumbered, marked as headings
+by the document's styles: they are then numbered in order. A row across a whole plan table is a
+heading at the level of the heading above the table (a problem area set inside it). A table is a
+plan table by its header row, whatever the words its columns use (``COLUMN_NAMES``) and their
+order; other columns are not imported. A header row repeated on each page is read once. A row at
+the top of a page that lacks an action, a "Vem?" or a "När?" is the rest of the row the page
+cut.
 
 The result is a plain dict in the plan file's schema (see ``plan.py``), ready to be written.
 """
@@ -120,14 +122,17 @@ def import_rows(
             columns, width = header, len(cells)
             continue
         numbered = _HEADING.match(line) if len(cells) == 1 else None
-        if numbered or (len(cells) == 1 and row.level is not None):
+        # A row across a plan table is a heading beside the one above the table.
+        across = len(cells) == 1 and row.table and columns is not None and bool(numbers)
+        if numbered or across or (len(cells) == 1 and row.level is not None):
             if numbered:
                 number, text = numbered.group(1), numbered.group(2)
                 numbers = [int(part) for part in number.split(".")]
             else:
-                number, text = _next_number(numbers, row.level or 1), line
+                level = len(numbers) if across else row.level or 1
+                number, text = _next_number(numbers, level), line
             section, problem = _heading(number, text, headings)
-            columns = None
+            columns = columns if row.table else None
             continue
         if columns is not None and len(cells) == width:
             values = {key: cells[i] if i is not None else "" for key, i in columns.items()}

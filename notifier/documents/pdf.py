@@ -4,9 +4,10 @@ Pages are read in order; on a page set in two columns, the left column before th
 (text that spans the middle of the page starts a new band). A table's cells keep their lines,
 joined by the hyphenation rule of ``rows.join_lines``; a cell merged down over rows gives its
 text to each of them. Text set much smaller than the body is a footnote mark, dropped; a
-paragraph that starts with such a mark is a footnote, not read. The first row of a table at
-the top of a page (after a repeated header row) is marked as possibly continuing the row
-before the page break. A PDF without text (a scan) is refused: there is nothing to read.
+paragraph that starts with such a mark is a footnote, not read, as is the text below a footnote
+rule (a short line from the left margin, low on the page, outside the tables). The first row of
+a table at the top of a page (after a repeated header row) is marked as possibly continuing the
+row before the page break. A PDF without text (a scan) is refused: there is nothing to read.
 """
 
 from __future__ import annotations
@@ -99,6 +100,8 @@ class _Reader:
             for table in tables
         ]
         words = outside.extract_words(extra_attrs=["size", "fontname"], expand_ligatures=True)
+        below = _footnote_rule(page, boxes)
+        words = [word for word in words if word["top"] < below]
         for line in _lines(words):
             items.extend(_segments(line))
         self._emit(number, _reading_order(items, page.width))
@@ -267,6 +270,23 @@ def _unbroken(lines: list[dict[str, Any]], right: float) -> list[str]:
         last = texts[-1]
         reached = " " not in last and last[-1:].isalpha() and right - line["x1"] < 0.9 * size + 6
     return texts
+
+
+def _footnote_rule(page: Any, boxes: list[tuple[float, float, float, float]]) -> float:
+    """Where the footnotes begin: below a short rule from the left margin in the lower half
+    of the page, outside every table (as word processors set them); the page's end if none."""
+    rules = [
+        edge["top"]
+        for edge in page.lines + page.rects
+        if edge["bottom"] - edge["top"] < 1.5
+        and edge["x1"] - edge["x0"] < 0.4 * page.width
+        and edge["top"] > page.height / 2
+        and not any(
+            x0 - 1 <= edge["x0"] <= x1 + 1 and t - 1 <= edge["top"] <= b + 1
+            for x0, t, x1, b in boxes
+        )
+    ]
+    return min(rules, default=page.height + 1)
 
 
 def _inside(obj: dict[str, Any], boxes: list[tuple[float, float, float, float]]) -> bool:

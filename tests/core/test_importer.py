@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from notifier.cli import main
+from notifier.documents.rows import Row
 from notifier.errors import PlanError
-from notifier.importer import import_plan
+from notifier.importer import import_plan, import_rows
 from notifier.plan import dump_plan, load_plan
 from notifier.slugs import slugify
 
@@ -94,3 +95,73 @@ def test_import_command_writes_a_plan_that_loads(tmp_path: Path, seed_text: str)
 )
 def test_slugs_are_ascii_words_joined_by_hyphens(text: str, words: int, slug: str) -> None:
     assert slugify(text, max_words=words) == slug
+
+
+def _rows(*cells: tuple[str, ...], level: dict[int, int] | None = None) -> list[Row]:
+    levels = level or {}
+    return [
+        Row(row, f", page 1, table row {n}", level=levels.get(n), table=len(row) > 1)
+        for n, row in enumerate(cells, start=1)
+    ]
+
+
+def test_a_header_row_is_found_by_the_usual_words_in_any_order() -> None:
+    rows = _rows(
+        ("Plan 2025",),
+        ("1 Trygghet",),
+        ("Insats", "Tidplan", "Ansvar", "Kommentar"),
+        ("Trygghetsvandringar", "Hösten 2025", "Polisen", "inte med i planen"),
+    )
+    action = import_rows(rows, "plan.pdf")["action"][0]
+    assert (action["åtgärd"], action["när"], action["vem"]) == (
+        "Trygghetsvandringar", "Hösten 2025", "Polisen"
+    )  # fmt: skip
+    assert (action["orsak"], action["mål"]) == ("", "")
+
+
+def test_unnumbered_headings_are_numbered_by_their_level() -> None:
+    rows = _rows(
+        ("Plan 2025",),
+        ("Trygghet",),
+        ("Otrygga platser. Boende är oroliga.",),
+        ("Åtgärd", "Vem?", "När?"),
+        ("Belysning", "Teknikförvaltningen", "Juni 2025"),
+        ("Ordning",),
+        ("Åtgärd", "Vem?", "När?"),
+        ("Ordningsvakter", "Polisen", "Sommaren 2025"),
+        level={2: 1, 3: 2, 6: 2},
+    )
+    plan = import_rows(rows, "plan.docx")
+    assert plan["headings"] == {"1": "Trygghet", "1.1": "Otrygga platser", "1.2": "Ordning"}
+    assert [a["section"] for a in plan["action"]] == ["1.1", "1.2"]
+    assert plan["action"][0]["problem"] == "Boende är oroliga."
+
+
+def test_a_repeated_header_and_a_row_cut_by_the_page_are_one_row() -> None:
+    rows = [
+        Row(("Plan 2025",), ", page 1, line 1"),
+        Row(("1 Trygghet",), ", page 1, line 2"),
+        Row(("Åtgärd", "Vem?", "När?"), ", page 1, table row 1", table=True),
+        Row(("Trygghets-", "Polisen,", "Hösten"), ", page 1, table row 2", table=True),
+        Row(("Åtgärd", "Vem?", "När?"), ", page 2, table row 1", table=True, continues=True),
+        Row(("vandringar", "Regionen", ""), ", page 2, table row 2", table=True, continues=True),
+    ]
+    [action] = import_rows(rows, "plan.pdf")["action"]
+    assert (action["åtgärd"], action["vem"], action["när"]) == (
+        "Trygghets-vandringar", "Polisen, Regionen", "Hösten"
+    )  # fmt: skip
+
+
+def test_a_row_that_has_no_place_is_reported_with_its_page_and_row() -> None:
+    rows = _rows(
+        ("Plan 2025",),
+        ("1 Trygghet",),
+        ("Åtgärd", "Vem?", "När?"),
+        ("Belysning", "Teknikförvaltningen", "Juni 2025"),
+        ("En fri text mellan tabellerna",),
+    )
+    rows[4] = Row(rows[4].cells, ", page 3, line 210pt")
+    with pytest.raises(PlanError) as error:
+        import_rows(rows, "plan.pdf")
+    assert "plan.pdf, page 3, line 210pt: not a heading" in error.value.message
+    assert "En fri text" in error.value.message

@@ -162,3 +162,30 @@ def test_a_hyphen_is_dropped_only_when_the_document_writes_the_word_whole() -> N
     assert join_lines(["Regionstyrelse-", "förvaltningen"], vocabulary) == (
         "Regionstyrelse-förvaltningen"
     )
+
+
+@pytest.mark.parametrize("name", ["variants.docx", "variants.pdf"])
+def test_a_plan_written_another_way_is_read_the_same_from_word_and_pdf(name: str) -> None:
+    """Unnumbered heading styles, 'Insats/Ansvarig/Tidplan' in another order and no 'Mål', a
+    cause merged down two rows, soft hyphens, a cell of two paragraphs, footnotes and their
+    marks, a problem area as a row across the table: LibreOffice wrote both files."""
+    plan = import_file(DOCUMENTS / name)
+    assert plan["title"] == "Åtgärdsplan 2025 – trygghet i Visby"
+    assert (
+        plan["intro"] == "Planen bygger på en gemensam lägesbild av tryggheten i Visby innerstad."
+    )
+    assert plan["headings"] == {"1": "Trygghet", "1.1": "Otrygga platser", "1.2": "Ordning"}
+    rows = [
+        (a["section"], a["problem"], a["orsak"], a["mål"], a["åtgärd"], a["vem"], a["när"])
+        for a in plan["action"]
+    ]
+    otrygga = "Boende känner sig otrygga i centrala Visby."
+    dark = "Mörka gångstråk och tomma lokaler."
+    assert rows == [
+        ("1.1", otrygga, dark, "", "Trygghetsvandringar i Visby innerstad",
+         "Regionstyrelse-förvaltningen, Polisen", "Hösten 2025"),
+        ("1.1", otrygga, dark, "", "Ny belysning längs Strandpromenaden",
+         "Teknikförvaltningen", "Klart juni 2025"),
+        ("1.2", "Störningar kvällstid i hamnen.", "Fler besökare sommartid.", "",
+         "Ordningsvakter i hamnen under sommaren", "Polisen", "Sommaren 2025"),
+    ]  # fmt: skip

@@ -160,6 +160,36 @@ def protect(source: Path, target: Path, password: str) -> None:
     )
 
 
+# variants.fodt, a plan written as people write them, in LibreOffice's own flat format:
+# unnumbered headings, a table with other column words in another order and no "Mål", a cause
+# merged down two rows, soft hyphens, a cell of two paragraphs, footnotes, a problem area as
+# a row across the table.
+VARIANTS = HERE / "variants.fodt"
+
+
+def convert(source: Path, target: Path, to: str) -> None:
+    soffice = shutil.which("soffice") or shutil.which("libreoffice")
+    if soffice is None:
+        sys.exit("LibreOffice (soffice) is needed to make the documents")
+    with tempfile.TemporaryDirectory() as work:
+        subprocess.run(
+            [
+                soffice,
+                f"-env:UserInstallation=file://{work}/profile",
+                "--headless",
+                "--convert-to",
+                to,
+                "--outdir",
+                work,
+                str(source),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=180,
+        )
+        shutil.move(Path(work) / f"{source.stem}.{to.split(':')[0]}", target)
+
+
 def main() -> None:
     lines = seed_lines()
     build_docx(lines).save(HERE / "seed.docx")
@@ -177,6 +207,8 @@ def main() -> None:
     revised = [list(cells) for cells in lines]
     build_revised(revised)
     build_docx(revised).save(HERE / "revised.docx")
+    convert(VARIANTS, HERE / "variants.docx", "docx")
+    convert(VARIANTS, HERE / "variants.pdf", "pdf")
     none = docx.Document()
     none.add_heading("Protokoll från samverkansmöte", level=0)
     none.add_paragraph("Mötet diskuterade lägesbilden. Inga åtgärder beslutades.")
