@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tomllib
 from pathlib import Path
 
 from notifier.catalog import load_catalog
@@ -16,6 +17,7 @@ from notifier.links import LINK_HINT, link_problem
 from notifier.model import Location, Problem
 from notifier.plan import dump_plan, is_valid_id
 from notifier.report import catalog_json, catalog_text, reading_json, reading_text
+from notifier.revision import revise, summary, write_text
 from notifier.when import explain, read_when
 
 
@@ -133,18 +135,39 @@ def _explanation(text: str, year: int) -> str:
 def add_import(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "import",
-        help="turn a plan pasted from a word processor into a plan file",
-        description="Read a plan as tab-separated text (title, 'daterad YYYY-MM-DD', numbered "
-        "headings, tables with Orsak/Mål/Åtgärd/Vem?/När?) and write the TOML plan file.",
+        help="turn a plan document (Word, PDF, Excel or pasted text) into a plan file",
+        description="Read a plan document - .docx, .pdf with text, .xlsx, or tables pasted as "
+        "tab-separated text, told by content - with its title, 'daterad YYYY-MM-DD', headings "
+        "and tables with Orsak/Mål/Åtgärd/Vem?/När? (or Insats/Ansvarig/Tidplan and the like), "
+        "and write the TOML plan file. With --into, revise an existing plan file instead: "
+        "every action keeps its id, and what changed is shown.",
     )
-    parser.add_argument("file", type=Path, help="the pasted plan (UTF-8 or Windows-1252 text)")
-    parser.add_argument("-o", "--output", type=Path, help="plan file to write (default: stdout)")
+    parser.add_argument("file", type=Path, help="the plan document")
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument("-o", "--output", type=Path, help="plan file to write (default: stdout)")
+    target.add_argument(
+        "--into",
+        type=Path,
+        metavar="PLAN",
+        help="an existing plan file to revise: actions keep their ids, explicit milestones "
+        "and added keys; prints what changed, then writes PLAN",
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="with --into: print what would change, write nothing"
+    )
     parser.add_argument("--id", type=_plan_id, help="plan id (default: from the title)")
     parser.add_argument("--force", action="store_true", help="overwrite an existing file")
     parser.set_defaults(handler=import_command)
 
 
 def import_command(args: argparse.Namespace, context: Context) -> int:
+    if args.into is not None:
+        return _revise(args, context)
+    if args.dry_run:
+        raise UserError(
+            ["--dry-run shows what a revision changes: it needs --into PLAN"],
+            hint="e.g. notifier import ny-plan.docx --into plan/gotland-2024.toml --dry-run",
+        )
     data = import_file(args.file, plan_id=args.id)
     text = dump_plan(data)
     if args.output is None:
@@ -153,10 +176,39 @@ def import_command(args: argparse.Namespace, context: Context) -> int:
     if args.output.exists() and not args.force:
         raise UserError(
             [f"{args.output}: exists already"],
-            hint="Choose another name, or add --force to replace it (its ids are then lost).",
+            hint="Choose another name, add --into to revise it keeping its ids, or --force to "
+            "replace it (its ids are then lost).",
         )
     atomic_write(args.output, text.encode("utf-8"))
     context.stdout.write(
         f"Wrote {args.output}: {len(data['action'])} actions. Check it with: notifier validate\n"
     )
+    return EXIT_OK
+
+
+def _revise(args: argparse.Namespace, context: Context) -> int:
+    try:
+        old_text = args.into.read_text(encoding="utf-8")
+        old = tomllib.loads(old_text)
+    except OSError as error:
+        raise UserError([f"{args.into}: cannot read: {error.strerror}"]) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise UserError(
+            [f"{args.into}: not a readable plan file: {error}"],
+            hint="Fix it first (notifier validate names the line), then import again.",
+        ) from None
+    if args.id and old.get("id") not in (None, args.id):
+        raise UserError(
+            [f"{args.into}: its id is '{old['id']}'; --id {args.id} would change it"],
+            hint="A revision keeps the plan's id; leave out --id, or import into a new file.",
+        )
+    revision = revise(old, import_file(args.file, plan_id=args.id or old.get("id")))
+    context.stdout.write("\n".join(summary(revision, str(args.file), str(args.into))) + "\n")
+    if args.dry_run:
+        context.stdout.write(f"Nothing written (--dry-run); without it {args.into} is rewritten.\n")
+        return EXIT_OK
+    text, dropped = write_text(revision, old_text)
+    atomic_write(args.into, text.encode("utf-8"))
+    note = f"; {dropped} end-of-line comments could not be kept" if dropped else ""
+    context.stdout.write(f"Wrote {args.into}{note}. Check it with: notifier validate\n")
     return EXIT_OK

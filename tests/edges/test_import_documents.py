@@ -189,3 +189,95 @@ def test_a_plan_written_another_way_is_read_the_same_from_word_and_pdf(name: str
         ("1.2", "Störningar kvällstid i hamnen.", "Fler besökare sommartid.", "",
          "Ordningsvakter i hamnen under sommaren", "Polisen", "Sommaren 2025"),
     ]  # fmt: skip
+
+
+SHIPPED = Path(__file__).resolve().parent.parent.parent / "plan" / "gotland-2024.toml"
+
+
+def _shipped_with_coordinator_edits(tmp_path: Path) -> Path:
+    """The shipped plan as a coordinator leaves it: comments and explicit milestones added."""
+    text = SHIPPED.read_text(encoding="utf-8")
+    text = text.replace(
+        '\nid = "gotland-2024"', '\n# Reviderad efter styrgruppen\nid = "gotland-2024"'
+    )
+    text = text.replace(
+        '[[action]]\nid = "sig"', '[[action]]\n# Samordnare: socialtjänsten\nid = "sig"'
+    )
+    text = text.replace(
+        '"när" = "Klart december 2024"\n',
+        '"när" = "Klart december 2024"\n\n[[action.milestone]]\nlabel = "Klart"\n'
+        "due = 2024-12-15  # flyttat efter mötet\n",
+        1,
+    )
+    plan = tmp_path / "gotland-2024.toml"
+    plan.write_text(text, encoding="utf-8")
+    return plan
+
+
+def test_a_revision_dry_run_shows_exactly_what_changed_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = _shipped_with_coordinator_edits(tmp_path)
+    before = plan.read_bytes()
+    revised = DOCUMENTS / "revised.docx"
+    assert main(["import", str(revised), "--into", str(plan), "--dry-run"]) == 0
+    assert plan.read_bytes() == before
+    assert capsys.readouterr().out.splitlines() == [
+        f"{revised} over {plan}: 7 unchanged, 1 changed, 1 added, 1 removed",
+        "  changed krogar-mot-knark: Vem? 'Regionstyrelse-förvaltningen, Polisen, Gotlands "
+        "förenade besöksnäring, Länsstyrelsen' -> 'Regionstyrelse-förvaltningen, Polisen, "
+        "Gotlands förenade besöksnäring'",
+        "  changed krogar-mot-knark: När? 'Utbildning maj 2024, Diplomeringsklart december "
+        "2024' -> 'Utbildning september 2024, Diplomeringsklart mars 2025'",
+        "  added   utbildning-personal-fritidsgardar: 'Utbildning för personal på fritidsgårdar "
+        "om sexuell exploatering på nätet.'; Vem? 'Regionstyrelse-förvaltningen'; När? "
+        "'Hösten 2024'",
+        "  removed delbart: 'Informationskampanj till skolelever (Delbart)'",
+        "  kept    sodra-gotland-samverkar: its explicit milestones",
+        f"Nothing written (--dry-run); without it {plan} is rewritten.",
+    ]
+
+
+def test_a_revision_keeps_every_other_id_the_milestones_and_whole_line_comments(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = _shipped_with_coordinator_edits(tmp_path)
+    old_ids = [a.id for a in load_plan(plan).plan.actions]
+    assert main(["import", str(DOCUMENTS / "revised.docx"), "--into", str(plan)]) == 0
+    assert "1 end-of-line comments could not be kept" in capsys.readouterr().out
+    loaded = load_plan(plan).plan
+    ids = [a.id for a in loaded.actions]
+    added = "utbildning-personal-fritidsgardar"
+    assert [i for i in old_ids if i != "delbart"] == [i for i in ids if i != added]
+    assert ids.index(added) == 4, "after the row it follows in the document"
+    krogar = next(a for a in loaded.actions if a.id == "krogar-mot-knark")
+    assert krogar.when == "Utbildning september 2024, Diplomeringsklart mars 2025"
+    sodra = next(a for a in loaded.actions if a.id == "sodra-gotland-samverkar")
+    assert [m.due.isoformat() for m in sodra.explicit_milestones or ()] == ["2024-12-15"]
+    text = plan.read_text(encoding="utf-8")
+    assert "# Reviderad efter styrgruppen\n" in text
+    assert '[[action]]\n# Samordnare: socialtjänsten\nid = "sig"' in text
+    assert "[[action.milestone]]" in text
+
+
+def test_importing_the_same_plan_again_keeps_even_the_ids_edited_by_hand(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = tmp_path / "gotland-2024.toml"
+    plan.write_bytes(SHIPPED.read_bytes())
+    assert main(["import", str(DOCUMENTS / "seed.pdf"), "--into", str(plan)]) == 0
+    assert ": 9 unchanged, 0 changed, 0 added, 0 removed" in capsys.readouterr().out
+    assert plan.read_text(encoding="utf-8") == SHIPPED.read_text(encoding="utf-8")
+
+
+def test_a_revision_never_changes_the_plan_id_and_dry_run_needs_into(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = tmp_path / "gotland-2024.toml"
+    plan.write_bytes(SHIPPED.read_bytes())
+    docx_file = str(DOCUMENTS / "seed.docx")
+    assert main(["import", docx_file, "--into", str(plan), "--id", "annan-2024"]) == 1
+    assert "its id is 'gotland-2024'; --id annan-2024 would change it" in capsys.readouterr().err
+    assert main(["import", docx_file, "--dry-run"]) == 1
+    assert "it needs --into PLAN" in capsys.readouterr().err
+    assert plan.read_bytes() == SHIPPED.read_bytes()

@@ -216,9 +216,10 @@ def main() -> None:
 
 
 def build_revised(lines: list[list[str]]) -> None:
-    """One action's När? changed, one action removed, one added: the revision tests' plan."""
+    """One action's Vem? and När? changed, one removed, one added: the revision tests' plan."""
     rows = [i for i, cells in enumerate(lines) if len(cells) == 5 and cells[0] != "Orsak"]
     krogar = next(i for i in rows if "Krogar mot knark" in lines[i][2])
+    lines[krogar][3] = "Regionstyrelse-förvaltningen, Polisen, Gotlands förenade besöksnäring"
     lines[krogar][4] = "Utbildning september 2024, Diplomeringsklart mars 2025"
     removed = next(i for i in rows if lines[i][2].startswith("Informationskampanj"))
     del lines[removed]
