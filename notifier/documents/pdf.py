@@ -54,7 +54,7 @@ def read_pdf(path: Path) -> list[Row]:
             )
         body = Counter(round(char["size"], 1) for char in chars).most_common(1)[0][0]
         vocabulary = words_of(page.extract_text() or "" for page in pages)
-        reader = _Reader(body, vocabulary)
+        reader = _Reader(body, vocabulary, _running(pages))
         for number, page in enumerate(pages, start=1):
             reader.page(number, page)
     return reader.rows
@@ -74,8 +74,9 @@ def _unreadable(path: Path, error: Exception) -> PlanError:
 
 
 class _Reader:
-    def __init__(self, body: float, vocabulary: set[str]) -> None:
+    def __init__(self, body: float, vocabulary: set[str], running: set[str]) -> None:
         self.body = body
+        self.running = running
         self.vocabulary = vocabulary
         self.rows: list[Row] = []
         self.header: tuple[str, ...] | None = None  # first row of the last table read
@@ -103,12 +104,14 @@ class _Reader:
         below = _footnote_rule(page, boxes)
         words = [word for word in words if word["top"] < below]
         for line in _lines(words):
+            if _margin_text(line, page.height) in self.running:
+                continue  # a running header or footer, a page number
             items.extend(_segments(line))
         self._emit(number, _reading_order(items, page.width))
 
     def _emit(self, number: int, items: list[_Item]) -> None:
         paragraph: list[dict[str, Any]] = []
-        first_table = True
+        top = True  # nothing read yet on this page: a table here may go on from the last page
         for item in items:
             if item.table is None:
                 line = item.lines[0]
@@ -116,12 +119,13 @@ class _Reader:
                     self._paragraph(number, paragraph)
                     paragraph = []
                 paragraph.append(line)
+                top = False
                 continue
             if paragraph:
                 self._paragraph(number, paragraph)
                 paragraph = []
-            self._table(number, item.table, continues=first_table)
-            first_table = False
+            self._table(number, item.table, continues=top)
+            top = False
         if paragraph:
             self._paragraph(number, paragraph)
 
@@ -168,15 +172,13 @@ class _Reader:
                 ]
                 above = cells
             row = tuple(cells)
-            if first and row == self.header:
-                continue  # the header row repeated at the top of the page
+            if index == 1:
+                if continues and row == self.header:
+                    continue  # the header row repeated at the top of the page
+                self.header = row
             where = f", page {number}, table row {index}"
             self.rows.append(Row(row, where, table=True, continues=continues and first))
-            if index == 1 and len(row) > 1 and not continues:
-                self.header = row
             first = False
-        if continues and self.header is None and table:
-            self.header = tuple(self._cell(cell) for cell in table[0] if cell is not None)
 
     def _cell(self, text: str | None) -> str:
         return join_lines((text or "").split("\n"), self.vocabulary)
@@ -270,6 +272,30 @@ def _unbroken(lines: list[dict[str, Any]], right: float) -> list[str]:
         last = texts[-1]
         reached = " " not in last and last[-1:].isalpha() and right - line["x1"] < 0.9 * size + 6
     return texts
+
+
+_MARGIN = 0.1  # of the page's height, at its top and at its foot
+_PAGE_NUMBER = re.compile(r"^(?:sida\s*)?#(?:\s*(?:av|/|\()\s*#\)?)?$", re.IGNORECASE)
+
+
+def _margin_text(line: list[dict[str, Any]], height: float) -> str | None:
+    """A line in the top or foot margin, its numbers as '#'; None for a line elsewhere."""
+    top = min(word["top"] for word in line)
+    bottom = max(word["bottom"] for word in line)
+    if _MARGIN * height < top and bottom < (1 - _MARGIN) * height:
+        return None
+    return re.sub(r"\d+", "#", " ".join(word["text"] for word in line)).strip()
+
+
+def _running(pages: list[Any]) -> set[str]:
+    """Running headers and footers: page numbers, and margin lines repeated on several pages
+    (numbers aside). They are not part of the plan."""
+    seen: Counter[str] = Counter()
+    for page in pages:
+        words = page.extract_words(extra_attrs=["size"])
+        texts = {_margin_text(line, page.height) for line in _lines(words)}
+        seen.update(text for text in texts if text)
+    return {text for text, count in seen.items() if count > 1 or _PAGE_NUMBER.match(text)}
 
 
 def _footnote_rule(page: Any, boxes: list[tuple[float, float, float, float]]) -> float:

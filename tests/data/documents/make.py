@@ -41,11 +41,14 @@ def build_docx(
     lines: list[list[str]], *, two_columns: bool = False, long_rows: bool = False
 ) -> docx.Document:
     """The plan as a coordinator writes it; ``long_rows`` makes each cause long enough that
-    rows break across pages; ``two_columns`` sets the introduction in two columns."""
+    rows break across pages, under a running header and page numbers; ``two_columns`` sets
+    the introduction in two columns."""
     document = docx.Document()
     document.styles["Normal"].paragraph_format.space_after = Pt(8)
     document.styles["Normal"].font.size = Pt(10)
     _landscape(document.sections[0])
+    if long_rows:
+        _running_header_and_page_numbers(document.sections[0])
     table = None
     for number, cells in enumerate(lines):
         if two_columns and number == 2:
@@ -90,6 +93,19 @@ def _widths(table: Table) -> None:
     for row in table.rows:
         for cell, width in zip(row.cells, WIDTHS, strict=True):
             cell.width = width
+
+
+def _running_header_and_page_numbers(section: Section) -> None:
+    section.header.paragraphs[0].text = "Region Gotland och Polisområde Gotland"
+    footer = section.footer.paragraphs[0]
+    footer.add_run("Sida ")
+    field = OxmlElement("w:fldSimple")
+    field.set(qn("w:instr"), "PAGE")
+    run, text = OxmlElement("w:r"), OxmlElement("w:t")
+    text.text = "1"
+    run.append(text)
+    field.append(run)
+    footer._p.append(field)
 
 
 def _landscape(section: Section) -> None:
