@@ -29,7 +29,9 @@ def _milestones(path: Path) -> int:
     )
 
 
-@pytest.mark.parametrize("name", ["seed.docx", "seed.pdf", "seed.xlsx", "two-columns.pdf"])
+@pytest.mark.parametrize(
+    "name", ["seed.docx", "seed.pdf", "seed.xlsx", "seed-calc.xlsx", "two-columns.pdf"]
+)
 def test_the_seed_document_gives_exactly_the_plan_of_the_pasted_seed(
     name: str, seed_text: str, tmp_path: Path
 ) -> None:

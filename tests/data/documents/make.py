@@ -212,6 +212,14 @@ def main() -> None:
     to_pdf(HERE / "seed.docx", HERE / "seed.pdf")
     protect(HERE / "seed.pdf", HERE / "protected.pdf", "hemligt")
     build_xlsx(lines, HERE / "seed.xlsx")
+    # The same workbook saved again by LibreOffice Calc, as a sheet that went through Excel.
+    with tempfile.TemporaryDirectory() as work:
+        copy = Path(work) / "seed-calc.xlsx"
+        shutil.copy(HERE / "seed.xlsx", copy)
+        convert(copy, Path(work) / "seed-calc.ods", "ods")
+        convert(
+            Path(work) / "seed-calc.ods", HERE / "seed-calc.xlsx", "xlsx:Calc MS Excel 2007 XML"
+        )
     two = HERE / "two-columns.docx"
     build_docx(lines, two_columns=True).save(two)
     to_pdf(two, HERE / "two-columns.pdf")
