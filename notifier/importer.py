@@ -31,24 +31,24 @@ from pathlib import Path
 from typing import Any
 
 from notifier.documents import read_document
+from notifier.documents.columns import COLUMN_NAMES, REQUIRED, header_columns, variants
 from notifier.documents.rows import Row, join_lines
 from notifier.documents.text import read_source, text_rows
 from notifier.errors import PlanError
 from notifier.slugs import slugify
 
-__all__ = ["COLUMNS", "action_id", "import_file", "import_plan", "import_rows", "read_source"]
+__all__ = [
+    "COLUMNS",
+    "COLUMN_NAMES",
+    "action_id",
+    "import_file",
+    "import_plan",
+    "import_rows",
+    "read_source",
+]
 
 COLUMNS = ("Orsak", "Mål", "Åtgärd", "Vem?", "När?")
 KEYS = ("orsak", "mål", "åtgärd", "vem", "när")
-# The words a header cell may use for each column, lower case, without '?' or ':'.
-COLUMN_NAMES = {
-    "orsak": {"orsak", "orsaker", "bakomliggande orsak", "problem"},
-    "mål": {"mål", "målsättning", "mål/effekt", "effektmål"},
-    "åtgärd": {"åtgärd", "åtgärder", "insats", "insatser", "aktivitet", "aktiviteter"},
-    "vem": {"vem", "ansvarig", "ansvariga", "ansvar", "vem ansvarar", "ansvarig aktör"},
-    "när": {"när", "tidplan", "tid", "tidpunkt", "när klart", "tidsplan"},
-}
-_REQUIRED = ("åtgärd", "vem", "när")
 _HEADING = re.compile(r"^(\d+(?:\.\d+)*)\.?\s+(\S.*)$")
 _DATED = re.compile(r"^daterad\s+(\d{4}-\d{2}-\d{2})\s*$", re.IGNORECASE)
 _YEAR = re.compile(r"\b(19|20)\d{2}\b")
@@ -111,15 +111,21 @@ def import_rows(
         line = row.text.strip()
         if not line:
             continue
+        header = header_columns(cells)
+        if header:
+            if not title:
+                problems.append(
+                    f"{source}{row.where}: a plan table before any title: the document "
+                    "(or the sheet) must begin with the plan's title, e.g. 'Åtgärdsplan 2025'"
+                )
+                title = "?"
+            columns, width = header, len(cells)
+            continue
         if not title:
             title = line
             continue
         if dated is None and _DATED.match(line):
             dated = date.fromisoformat(_DATED.match(line).group(1))  # type: ignore[union-attr]
-            continue
-        header = _header(cells)
-        if header:
-            columns, width = header, len(cells)
             continue
         numbered = _HEADING.match(line) if len(cells) == 1 else None
         # A row across a plan table is a heading beside the one above the table.
@@ -136,7 +142,7 @@ def import_rows(
             continue
         if columns is not None and len(cells) == width:
             values = {key: cells[i] if i is not None else "" for key, i in columns.items()}
-            if row.continues and found and not all(values[key] for key in _REQUIRED):
+            if row.continues and found and not all(values[key] for key in REQUIRED):
                 _continue(found[-1], values)
                 continue
             found.append({"section": section, "problem": problem, **values})
@@ -153,7 +159,7 @@ def import_rows(
     if not found and title:
         problems.append(
             f"{source}: no plan table found: no action rows under a header row naming "
-            f"{', '.join(COLUMNS)} (or {_variants()})"
+            f"{', '.join(COLUMNS)} (or {variants()})"
         )
     if problems:
         raise PlanError(problems, hint=hint)
@@ -168,22 +174,6 @@ def import_rows(
         "headings": headings,
         "action": _actions(found),
     }
-
-
-def _header(cells: tuple[str, ...]) -> dict[str, int | None] | None:
-    """The column of each plan key when ``cells`` are a plan table's header row."""
-    names = [re.sub(r"[?:*]", "", cell).strip().casefold() for cell in cells]
-    columns: dict[str, int | None] = {}
-    for key, variants in COLUMN_NAMES.items():
-        at = [i for i, name in enumerate(names) if name in variants]
-        columns[key] = at[0] if at else None
-    if all(columns[key] is not None for key in _REQUIRED):
-        return columns
-    return None
-
-
-def _variants() -> str:
-    return "; ".join("/".join(sorted(names)) for names in COLUMN_NAMES.values())
 
 
 def _continue(previous: dict[str, str], values: dict[str, str]) -> None:

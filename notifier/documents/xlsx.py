@@ -2,6 +2,7 @@
 
 A merged range gives its text to its top-left cell only; a range merged down a column is
 filled into every row it covers, as the eye reads it. A row with one value is a paragraph.
+Only the sheets that hold a plan table are read, when any does.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from notifier.documents.columns import header_columns
 from notifier.documents.rows import Row, join_lines
 from notifier.errors import PlanError
 
@@ -29,19 +31,25 @@ def read_xlsx(path: Path) -> list[Row]:
         ) from None
     except Exception as error:  # lxml's and openpyxl's own parse errors
         raise PlanError([f"{path}: not a readable Excel workbook: {error}"]) from None
+    sheets = {sheet.title: _sheet_rows(sheet) for sheet in workbook.worksheets}
+    # Sheets without a plan table (follow-up notes, lists of contacts) are not the plan.
+    planned = [rows for rows in sheets.values() if any(header_columns(r.cells) for r in rows)]
+    return [row for rows in (planned or list(sheets.values())) for row in rows]
+
+
+def _sheet_rows(sheet: Any) -> list[Row]:
     rows: list[Row] = []
-    for sheet in workbook.worksheets:
-        down = _merged_down(sheet)
-        for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-            cells = [_text(value) for value in values]
-            for (row, column), text in down.items():
-                if row == number and column <= len(cells):
-                    cells[column - 1] = text
-            if not any(cells):
-                continue
-            where = f", sheet '{sheet.title}', row {number}"
-            filled = [cell for cell in cells if cell]
-            rows.append(Row(tuple(filled if len(filled) == 1 else cells), where, table=True))
+    down = _merged_down(sheet)
+    for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+        cells = [_text(value) for value in values]
+        for (row, column), text in down.items():
+            if row == number and column <= len(cells):
+                cells[column - 1] = text
+        if not any(cells):
+            continue
+        where = f", sheet '{sheet.title}', row {number}"
+        filled = [cell for cell in cells if cell]
+        rows.append(Row(tuple(filled if len(filled) == 1 else cells), where, table=True))
     return rows
 
 

@@ -4,8 +4,10 @@ documents that must be refused. The fixtures are made by tests/data/documents/ma
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from pathlib import Path
 
+import openpyxl
 import pytest
 from PIL import Image
 
@@ -283,3 +285,36 @@ def test_a_revision_never_changes_the_plan_id_and_dry_run_needs_into(
     assert main(["import", docx_file, "--dry-run"]) == 1
     assert "it needs --into PLAN" in capsys.readouterr().err
     assert plan.read_bytes() == SHIPPED.read_bytes()
+
+
+def test_a_workbook_reads_its_plan_sheet_with_merged_causes_and_dates(tmp_path: Path) -> None:
+    workbook = openpyxl.Workbook()
+    contacts = workbook.active
+    contacts.title = "Kontakter"
+    contacts.append(["Namn", "E-post"])
+    contacts.append(["Anna", "anna@region.example"])
+    sheet = workbook.create_sheet("Plan")
+    sheet.append(["Åtgärdsplan 2025"])
+    sheet.append(["1 Trygghet"])
+    sheet.append(["Insats", "Ansvarig", "Tidplan", "Orsak"])
+    sheet.append(["Belysning", "Teknikförvaltningen", datetime(2025, 6, 30), "Mörka stråk."])
+    sheet.append(["Trygghetsvandringar", "Polisen", "Hösten 2025", None])
+    sheet.merge_cells("D4:D5")
+    path = tmp_path / "plan.xlsx"
+    workbook.save(path)
+    actions = import_file(path)["action"]
+    assert [(a["åtgärd"], a["när"], a["orsak"]) for a in actions] == [
+        ("Belysning", "2025-06-30", "Mörka stråk."),
+        ("Trygghetsvandringar", "Hösten 2025", "Mörka stråk."),
+    ]
+
+
+def test_a_sheet_that_begins_with_its_table_is_asked_for_a_title(tmp_path: Path) -> None:
+    workbook = openpyxl.Workbook()
+    workbook.active.append(["Åtgärd", "Vem?", "När?"])
+    workbook.active.append(["Belysning", "Teknikförvaltningen", "Juni 2025"])
+    path = tmp_path / "plan.xlsx"
+    workbook.save(path)
+    with pytest.raises(PlanError) as error:
+        import_file(path)
+    assert f"{path}, sheet 'Sheet', row 1: a plan table before any title" in error.value.message
