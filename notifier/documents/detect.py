@@ -38,13 +38,7 @@ def detect(path: Path) -> Kind:
     if b"%PDF-" in head:
         return Kind.PDF
     if head.startswith(_OLE):
-        raise PlanError(
-            [
-                f"{path}: a password-protected Office file or an old .doc/.xls file: "
-                "notifier cannot read it"
-            ],
-            hint="Remove the password (or save as .docx/.xlsx) and import again.",
-        )
+        raise _compound(path)
     if head.startswith(b"PK\x03\x04"):
         return _office(path)
     if b"\x00" in head:
@@ -53,6 +47,20 @@ def detect(path: Path) -> Kind:
             hint="Import a .docx, .pdf, .xlsx or the tables pasted as tab-separated text.",
         )
     return Kind.TEXT
+
+
+def _compound(path: Path) -> PlanError:
+    """Word and Excel keep an encrypted .docx/.xlsx, and the old .doc/.xls, in an OLE file."""
+    data = path.read_bytes()  # at most MAX_BYTES
+    if "EncryptionInfo".encode("utf-16-le") in data:
+        return PlanError(
+            [f"{path}: the file is protected by a password: notifier cannot read it"],
+            hint="Open it, remove the password, save it and import that file.",
+        )
+    return PlanError(
+        [f"{path}: an old Word or Excel file (.doc/.xls): notifier reads .docx and .xlsx"],
+        hint="Open it and save it as .docx (Word) or .xlsx (Excel), then import that file.",
+    )
 
 
 def _office(path: Path) -> Kind:

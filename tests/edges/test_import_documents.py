@@ -82,19 +82,27 @@ def test_a_document_without_a_plan_table_is_refused_by_name() -> None:
     assert "Vem?" in error.value.message
 
 
-def test_a_password_protected_pdf_is_refused_saying_so() -> None:
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [
+        ("protected.pdf", "the PDF is protected by a password"),  # qpdf, AES-256
+        ("protected.docx", "the file is protected by a password"),  # msoffcrypto-tool, agile
+        ("protected.xlsx", "the file is protected by a password"),
+    ],
+)
+def test_a_password_protected_document_is_refused_saying_so(name: str, says: str) -> None:
     with pytest.raises(PlanError) as error:
-        import_file(DOCUMENTS / "protected.pdf")
-    assert "protected.pdf: the PDF is protected by a password" in error.value.message
+        import_file(DOCUMENTS / name)
+    assert f"{name}: {says}" in error.value.message
 
 
-def test_a_password_protected_office_file_is_refused_saying_so(tmp_path: Path) -> None:
-    # Word and Excel keep an encrypted .docx/.xlsx in an OLE compound file.
-    protected = tmp_path / "plan.docx"
-    protected.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(4096))
+def test_an_old_doc_file_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    old = tmp_path / "plan.doc"
+    old.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + "WordDocument".encode("utf-16-le") * 64)
     with pytest.raises(PlanError) as error:
-        import_file(protected)
-    assert "plan.docx: a password-protected Office file" in error.value.message
+        import_file(old)
+    assert "plan.doc: an old Word or Excel file (.doc/.xls)" in error.value.message
+    assert "save it as .docx" in error.value.message
 
 
 @pytest.mark.parametrize(

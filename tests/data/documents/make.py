@@ -1,6 +1,9 @@
 """Make the plan documents the import tests read, from the tab-separated seed.
 
-    .venv/bin/python tests/data/documents/make.py    # needs LibreOffice (soffice) and qpdf
+    .venv/bin/python tests/data/documents/make.py
+
+It needs LibreOffice (soffice), qpdf and msoffcrypto-tool on PATH (Debian: libreoffice-writer-nogui,
+libreoffice-calc-nogui, qpdf; msoffcrypto-tool from PyPI, e.g. with pipx).
 
 Word documents are built with python-docx as a coordinator writes them (heading styles, one
 table per problem area, a header row repeated on each page), then LibreOffice Writer prints
@@ -206,12 +209,22 @@ def convert(source: Path, target: Path, to: str) -> None:
         shutil.move(Path(work) / f"{source.stem}.{to.split(':')[0]}", target)
 
 
+def encrypt_office(source: Path, target: Path, password: str) -> None:
+    """The .docx or .xlsx encrypted with an open password, as Word and Excel encrypt it."""
+    tool = shutil.which("msoffcrypto-tool")
+    if tool is None:
+        sys.exit("msoffcrypto-tool is needed to make the password-protected Word and Excel files")
+    subprocess.run([tool, "-e", "-p", password, str(source), str(target)], check=True, timeout=60)
+
+
 def main() -> None:
     lines = seed_lines()
     build_docx(lines).save(HERE / "seed.docx")
     to_pdf(HERE / "seed.docx", HERE / "seed.pdf")
     protect(HERE / "seed.pdf", HERE / "protected.pdf", "hemligt")
+    encrypt_office(HERE / "seed.docx", HERE / "protected.docx", "hemligt")
     build_xlsx(lines, HERE / "seed.xlsx")
+    encrypt_office(HERE / "seed.xlsx", HERE / "protected.xlsx", "hemligt")
     # The same workbook saved again by LibreOffice Calc, as a sheet that went through Excel.
     with tempfile.TemporaryDirectory() as work:
         copy = Path(work) / "seed-calc.xlsx"
