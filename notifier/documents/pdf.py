@@ -248,29 +248,43 @@ def _extract(page: Any, table: Any) -> list[list[str | None]]:
                 lambda obj, box=box: obj.get("object_type") == "char" and _inside(obj, [box])
             )
             lines = inner.extract_text_lines(strip=True)
-            cells.append("\n".join(_unbroken(lines, box[2])))
+            cells.append("\n".join(_unbroken(lines, box)))
         rows.append(cells)
     return rows
 
 
-def _unbroken(lines: list[dict[str, Any]], right: float) -> list[str]:
+def _unbroken(lines: list[dict[str, Any]], box: tuple[float, float, float, float]) -> list[str]:
     """The lines of a cell, a word too long for the cell's width made whole again.
 
     A word processor breaks a word longer than the column where the column ends, without a
-    hyphen; the line is then one word that reaches the cell's edge, and the next line starts
-    with a lower-case letter ("Samhällsbyggnadsförvaltnin" + "gen").
+    hyphen: the line is then one word that fills the cell's text width to less than the width
+    of the next line's first letter (which did not fit), and the next line starts with a
+    lower-case letter ("Samhällsbyggnadsförvaltnin" + "gen"). A whole word that merely ends
+    near the edge leaves room for that letter, and its line break stays a space. The cell's
+    right padding is taken to be its left one.
     """
+    if not lines:
+        return []
+    padding = min(line["x0"] for line in lines) - box[0]
+    edge = box[2] - padding
     texts: list[str] = []
-    reached = False
+    previous: dict[str, Any] | None = None
     for line in lines:
         text = line["text"]
-        size = max((c["size"] for c in line["chars"]), default=10.0)
-        if reached and texts and text[:1].islower():
+        first = line["chars"][0] if line["chars"] else None
+        cut = (
+            previous is not None
+            and first is not None
+            and text[:1].islower()
+            and " " not in texts[-1]
+            and texts[-1][-1:].isalpha()
+            and edge - previous["x1"] < first["x1"] - first["x0"]
+        )
+        if cut:
             texts[-1] += text
         else:
             texts.append(text)
-        last = texts[-1]
-        reached = " " not in last and last[-1:].isalpha() and right - line["x1"] < 0.9 * size + 6
+        previous = line
     return texts
 
 
