@@ -158,8 +158,8 @@ def import_rows(
         problems.append(f"{source}: empty document")
     if not found and title:
         problems.append(
-            f"{source}: no plan table found: no action rows under a header row naming "
-            f"{', '.join(COLUMNS)} (or {variants()})"
+            f"{source}: no plan table found: no action rows under a header row naming at "
+            f"least Åtgärd, Vem? and När? (the words a header may use: {variants()})"
         )
     if problems:
         raise PlanError(problems, hint=hint)

@@ -28,4 +28,5 @@ def header_columns(cells: tuple[str, ...]) -> dict[str, int | None] | None:
 
 
 def variants() -> str:
-    return "; ".join("/".join(sorted(names)) for names in COLUMN_NAMES.values())
+    """The header words of each column, for an error message."""
+    return "; ".join(f"{key}: {', '.join(sorted(names))}" for key, names in COLUMN_NAMES.items())
