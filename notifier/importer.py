@@ -150,6 +150,12 @@ def import_rows(
         if not headings and columns is None and len(cells) == 1:
             intro.append(line)
             continue
+        if len(cells) == 1:
+            problems.append(
+                f"{source}{row.where}: text that is neither a heading nor in a plan table, "
+                f"so it has no place in the plan: {line[:60]!r}"
+            )
+            continue
         problems.append(
             f"{source}{row.where}: not a heading, a table header or a table row of "
             f"{width or len(COLUMNS)} cells (it has {len(cells)} cells): {line[:60]!r}"

@@ -112,9 +112,11 @@ class _Reader:
     def _emit(self, number: int, items: list[_Item]) -> None:
         paragraph: list[dict[str, Any]] = []
         top = True  # nothing read yet on this page: a table here may go on from the last page
+        count = 0
         for item in items:
             if item.table is None:
-                line = item.lines[0]
+                count += 1
+                line = {**item.lines[0], "number": count}
                 if paragraph and not self._same_paragraph(paragraph[-1], line):
                     self._paragraph(number, paragraph)
                     paragraph = []
@@ -154,7 +156,7 @@ class _Reader:
         level = None
         if heading and self.rows:
             level = 1 if size >= 1.4 * self.body else 2 if size >= _HEADING_SIZE * self.body else 3
-        where = f", page {number}, line {round(lines[0]['top'])}pt"
+        where = f", page {number}, line {lines[0]['number']} (outside the tables)"
         self.header = None
         self.rows.append(Row((text,), where, level=level))
 

@@ -163,5 +163,5 @@ def test_a_row_that_has_no_place_is_reported_with_its_page_and_row() -> None:
     rows[4] = Row(rows[4].cells, ", page 3, line 210pt")
     with pytest.raises(PlanError) as error:
         import_rows(rows, "plan.pdf")
-    assert "plan.pdf, page 3, line 210pt: not a heading" in error.value.message
+    assert "plan.pdf, page 3, line 210pt: text that is neither a heading nor" in error.value.message
     assert "En fri text" in error.value.message

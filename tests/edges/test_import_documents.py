@@ -75,6 +75,22 @@ def test_rows_cut_by_page_breaks_are_joined_to_the_row_they_began(seed_text: str
         }
 
 
+@pytest.mark.parametrize(
+    ("name", "where"),
+    [
+        ("stray-text.docx", "stray-text.docx, paragraph 10"),
+        ("stray-text.pdf", "stray-text.pdf, page 2, line 4 (outside the tables)"),
+    ],
+)
+def test_text_with_no_place_in_the_plan_is_reported_where_it_stands(name: str, where: str) -> None:
+    with pytest.raises(PlanError) as error:
+        import_file(DOCUMENTS / name)
+    assert error.value.problems == [
+        f"{DOCUMENTS / name}{where.removeprefix(name)}: text that is neither a heading nor in a "
+        "plan table, so it has no place in the plan: 'Se även bilaga 2 om krogmiljön.'"
+    ]
+
+
 def test_a_document_without_a_plan_table_is_refused_by_name() -> None:
     with pytest.raises(PlanError) as error:
         import_file(DOCUMENTS / "no-table.docx")

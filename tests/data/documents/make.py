@@ -246,6 +246,11 @@ def main() -> None:
     build_docx(revised).save(HERE / "revised.docx")
     convert(VARIANTS, HERE / "variants.docx", "docx")
     convert(VARIANTS, HERE / "variants.pdf", "pdf")
+    stray = [list(cells) for cells in lines]
+    at = next(i for i, cells in enumerate(stray) if cells[0].startswith("2.2 "))
+    stray.insert(at, ["Se även bilaga 2 om krogmiljön."])
+    build_docx(stray).save(HERE / "stray-text.docx")
+    to_pdf(HERE / "stray-text.docx", HERE / "stray-text.pdf")
     none = docx.Document()
     none.add_heading("Protokoll från samverkansmöte", level=0)
     none.add_paragraph("Mötet diskuterade lägesbilden. Inga åtgärder beslutades.")
