@@ -10,6 +10,8 @@ from notifier.errors import PlanError
 
 # A plan is a few pages; a larger file is refused before any parser allocates for it.
 MAX_BYTES = 32 * 1024 * 1024
+# A .docx or .xlsx is a zip archive: what it unpacks to is bounded too (a "zip bomb").
+MAX_UNPACKED = 256 * 1024 * 1024
 _OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
@@ -67,11 +69,20 @@ def _office(path: Path) -> Kind:
     try:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
+            unpacked = sum(info.file_size for info in archive.infolist())
     except (zipfile.BadZipFile, OSError):
         raise PlanError(
             [f"{path}: a damaged Word or Excel file (not a readable zip archive)"],
             hint="Open it in the word processor, save it again and import the new file.",
         ) from None
+    if unpacked > MAX_UNPACKED:
+        raise PlanError(
+            [
+                f"{path}: unpacks to {unpacked / 1024 / 1024:.0f} MB, too large for a plan "
+                f"document (at most {MAX_UNPACKED // 1024 // 1024} MB); it was not read"
+            ],
+            hint="Save the plan without pictures, or export only its tables.",
+        )
     if "word/document.xml" in names:
         return Kind.DOCX
     if "xl/workbook.xml" in names:

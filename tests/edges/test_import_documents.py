@@ -4,6 +4,7 @@ documents that must be refused. The fixtures are made by tests/data/documents/ma
 from __future__ import annotations
 
 import time
+import zipfile
 from datetime import datetime
 from pathlib import Path
 
@@ -342,3 +343,19 @@ def test_a_sheet_that_begins_with_its_table_is_asked_for_a_title(tmp_path: Path)
     with pytest.raises(PlanError) as error:
         import_file(path)
     assert f"{path}, sheet 'Sheet', row 1: a plan table before any title" in error.value.message
+
+
+def test_a_document_that_unpacks_to_too_much_is_refused_before_it_is_parsed(
+    tmp_path: Path,
+) -> None:
+    bomb = tmp_path / "plan.xlsx"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+        with archive.open("xl/worksheets/sheet1.xml", "w") as member:
+            chunk = bytes(1024 * 1024)
+            for _ in range(300):
+                member.write(chunk)
+    assert bomb.stat().st_size < 2 * 1024 * 1024
+    with pytest.raises(PlanError) as error:
+        import_file(bomb)
+    assert "plan.xlsx: unpacks to 300 MB, too large" in error.value.message
