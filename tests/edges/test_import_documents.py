@@ -359,3 +359,11 @@ def test_a_document_that_unpacks_to_too_much_is_refused_before_it_is_parsed(
     with pytest.raises(PlanError) as error:
         import_file(bomb)
     assert "plan.xlsx: unpacks to 300 MB, too large" in error.value.message
+
+
+def test_tracked_changes_read_as_accepted(seed_text: str) -> None:
+    """A cell edited with change tracking on ('juni' deleted, 'augusti' inserted), saved by
+    LibreOffice: the plan reads the text as it stands once the changes are accepted."""
+    expected = import_plan(seed_text)["action"]
+    expected[3]["när"] = "Klart augusti 2024"
+    assert import_file(DOCUMENTS / "tracked.docx")["action"] == expected

@@ -135,6 +135,29 @@ def _repeat_header(row: object) -> None:
     properties.append(header)
 
 
+def _track_a_change(
+    document: docx.Document, cell_text: str, before: str, deleted: str, inserted: str, after: str
+) -> None:
+    """The first cell reading ``cell_text`` edited with change tracking on."""
+    cell = next(c for t in document.tables for r in t.rows for c in r.cells if c.text == cell_text)
+    paragraph = cell.paragraphs[0]
+    for run in list(paragraph.runs):
+        run._r.getparent().remove(run._r)
+    paragraph.add_run(before)
+    for tag, text_tag, text in (("w:del", "w:delText", deleted), ("w:ins", "w:t", inserted)):
+        change = OxmlElement(tag)
+        change.set(qn("w:id"), "1" if tag == "w:del" else "2")
+        change.set(qn("w:author"), "Samordnaren")
+        change.set(qn("w:date"), "2024-06-01T10:00:00Z")
+        run, node = OxmlElement("w:r"), OxmlElement(text_tag)
+        node.text = text
+        node.set(qn("xml:space"), "preserve")
+        run.append(node)
+        change.append(run)
+        paragraph._p.append(change)
+    paragraph.add_run(after)
+
+
 def build_xlsx(lines: list[list[str]], path: Path) -> None:
     workbook = openpyxl.Workbook()
     sheet = workbook.active
@@ -251,6 +274,12 @@ def main() -> None:
     stray.insert(at, ["Se även bilaga 2 om krogmiljön."])
     build_docx(stray).save(HERE / "stray-text.docx")
     to_pdf(HERE / "stray-text.docx", HERE / "stray-text.pdf")
+    tracked = build_docx(lines)
+    _track_a_change(tracked, "Klart juni 2024", "Klart ", "juni", "augusti", " 2024")
+    with tempfile.TemporaryDirectory() as work:
+        tracked.save(Path(work) / "tracked.docx")
+        # Saved again by LibreOffice, which keeps the changes tracked.
+        convert(Path(work) / "tracked.docx", HERE / "tracked.docx", "docx:MS Word 2007 XML")
     none = docx.Document()
     none.add_heading("Protokoll från samverkansmöte", level=0)
     none.add_paragraph("Mötet diskuterade lägesbilden. Inga åtgärder beslutades.")
