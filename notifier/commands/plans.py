@@ -17,7 +17,6 @@ from notifier.links import LINK_HINT, link_problem
 from notifier.model import Location, Problem
 from notifier.plan import dump_plan, is_valid_id
 from notifier.report import catalog_json, catalog_text, reading_json, reading_text
-from notifier.revision import revise, summary, write_text
 from notifier.when import explain, read_when
 
 
@@ -187,6 +186,9 @@ def import_command(args: argparse.Namespace, context: Context) -> int:
 
 
 def _revise(args: argparse.Namespace, context: Context) -> int:
+    # Loaded here: every command pays for what the CLI imports at start.
+    from notifier.revision import revise, summary, write_text
+
     try:
         old_text = args.into.read_text(encoding="utf-8")
         old = tomllib.loads(old_text)
