@@ -90,6 +90,8 @@ def _match(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> dict[in
         same = [
             i for i in sorted(free) if _norm(before[i].get("åtgärd")) == _norm(action["åtgärd"])
         ]
+        # The same text in two problem areas: the one in the same section first.
+        same.sort(key=lambda i: str(before[i].get("section", "")) != str(action["section"]))
         if same:
             pairs[j] = same[0]
             free.discard(same[0])
@@ -119,10 +121,14 @@ def _match(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> dict[in
 
 
 def _similarity(old: dict[str, Any], new: dict[str, Any]) -> float:
-    def ratio(key: str) -> float:
-        return SequenceMatcher(None, _norm(old.get(key)), _norm(new.get(key))).ratio()
-
-    return 0.6 * ratio("åtgärd") + 0.2 * ratio("orsak") + 0.2 * ratio("mål")
+    """0 to 1; a column empty on both sides says nothing, so it does not count."""
+    weighed = [
+        (weight, SequenceMatcher(None, _norm(old.get(key)), _norm(new.get(key))).ratio())
+        for key, weight in (("åtgärd", 0.6), ("orsak", 0.2), ("mål", 0.2))
+        if _norm(old.get(key)) or _norm(new.get(key))
+    ]
+    total = sum(weight for weight, _ in weighed)
+    return sum(weight * ratio for weight, ratio in weighed) / total if total else 0.0
 
 
 def _place(actions: list[dict[str, Any]], index: int) -> tuple[str, int]:

@@ -12,6 +12,7 @@ from notifier.documents.rows import Row
 from notifier.errors import PlanError
 from notifier.importer import import_plan, import_rows
 from notifier.plan import dump_plan, load_plan
+from notifier.revision import revise
 from notifier.slugs import slugify
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -165,3 +166,39 @@ def test_a_row_that_has_no_place_is_reported_with_its_page_and_row() -> None:
         import_rows(rows, "plan.pdf")
     assert "plan.pdf, page 3, line 210pt: text that is neither a heading nor" in error.value.message
     assert "En fri text" in error.value.message
+
+
+def _action(section: str, measure: str, when: str = "Juni 2025", **extra: object) -> dict:
+    return {"id": "", "section": section, "problem": "", "orsak": "", "mål": "",
+            "åtgärd": measure, "vem": "Polisen", "när": when, **extra}  # fmt: skip
+
+
+def test_a_revision_matches_by_text_then_by_place_and_never_reuses_a_removed_id() -> None:
+    old = {
+        "id": "plan-2025",
+        "action": [
+            {**_action("1.1", "Uppföljning i skolan"), "id": "skolan"},
+            {**_action("1.2", "Uppföljning i skolan"), "id": "skolan-2"},
+            {**_action("2.1", "Trygghetsvandringar i Visby innerstad"), "id": "vandringar"},
+            {**_action("2.1", "Belysning"), "id": "belysning", "milestone": [{"due": "x"}]},
+            {**_action("3.1", "Ordningsvakter i hamnen"), "id": "kameraovervakning-vid-farjelaget"},
+        ],
+    }
+    new = {
+        "id": "plan-2025",
+        "action": [
+            _action("1.2", "Uppföljning i skolan"),
+            _action("1.1", "Uppföljning i skolan", when="Hösten 2025"),
+            _action("2.1", "Trygghetsvandringar i Visbys innerstad, kvällstid"),
+            _action("2.1", "Belysning"),
+            _action("3.1", "Kameraövervakning vid färjeläget"),
+        ],
+    }
+    revision = revise(old, new)
+    assert [a["id"] for a in revision.data["action"]] == [
+        "skolan-2", "skolan", "vandringar", "belysning", "kameraovervakning-vid-farjelaget-2"
+    ]  # fmt: skip
+    assert revision.changed["skolan"] == [("När?", "Juni 2025", "Hösten 2025")]
+    assert [a["id"] for a in revision.removed] == ["kameraovervakning-vid-farjelaget"]
+    assert revision.data["action"][3]["milestone"] == [{"due": "x"}]
+    assert revision.milestones_kept == ["belysning"]
