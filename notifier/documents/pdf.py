@@ -57,6 +57,15 @@ def read_pdf(path: Path) -> list[Row]:
         reader = _Reader(body, vocabulary, _running(pages))
         for number, page in enumerate(pages, start=1):
             reader.page(number, page)
+    if not any(row.table for row in reader.rows):
+        raise PlanError(
+            [
+                f"{path}: no table found: a PDF's tables are found by the rules of their cells, "
+                "and this one has none"
+            ],
+            hint="Import the plan's Word document, or give its tables borders and export the "
+            "PDF again.",
+        )
     return reader.rows
 
 

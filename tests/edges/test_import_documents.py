@@ -92,11 +92,18 @@ def test_text_with_no_place_in_the_plan_is_reported_where_it_stands(name: str, w
     ]
 
 
-def test_a_document_without_a_plan_table_is_refused_by_name() -> None:
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [
+        ("no-table.docx", "no-table.docx: no plan table found: no action rows under a header row"),
+        ("no-table.pdf", "no-table.pdf: no table found: a PDF's tables are found by the rules"),
+    ],
+)
+def test_a_document_without_a_plan_table_is_refused_by_name(name: str, says: str) -> None:
     with pytest.raises(PlanError) as error:
-        import_file(DOCUMENTS / "no-table.docx")
-    assert "no-table.docx: no plan table found" in error.value.message
-    assert "Vem?" in error.value.message
+        import_file(DOCUMENTS / name)
+    assert error.value.problems[0].startswith(f"{DOCUMENTS / name}: ")
+    assert says in error.value.message
 
 
 @pytest.mark.parametrize(

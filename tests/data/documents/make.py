@@ -284,6 +284,7 @@ def main() -> None:
     none.add_heading("Protokoll från samverkansmöte", level=0)
     none.add_paragraph("Mötet diskuterade lägesbilden. Inga åtgärder beslutades.")
     none.save(HERE / "no-table.docx")
+    to_pdf(HERE / "no-table.docx", HERE / "no-table.pdf")
 
 
 def build_revised(lines: list[list[str]]) -> None:
