@@ -5,7 +5,8 @@ clock shifted by a fixed offset (``FAKETIME="+N"``), so the parent, the daemons 
 every other child see the same time, and the time keeps running from the moment on: a run
 that starts at 07:59 on a Monday crosses 08:00 while it runs, as a real one would.
 
-Usage: python .ci/moments.py [--only NAME] [pytest args...]   (default: the clock-sensitive tests)
+Usage: python .ci/moments.py [--only NAME] [--jobs N] [pytest args...]   (default: the
+clock-sensitive tests, two moments at a time)
 Exit status: 0 when every moment passed; otherwise 1, after naming each moment that failed.
 """
 
@@ -15,12 +16,15 @@ import argparse
 import os
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
+_PRINTING = threading.Lock()
 
 # name -> local wall-clock start
 MOMENTS: dict[str, datetime] = {
@@ -77,28 +81,36 @@ def run_at(name: str, moment: datetime, pytest_args: list[str]) -> bool:
         ),
     )
     started = time.monotonic()
-    print(f"== at {name}: {moment.isoformat()} (offset {offset:+d} s)", flush=True)
+    # Moments run side by side: each one's output is printed whole once it is over.
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *pytest_args],
         env=env,
         check=False,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
-    print(
-        f"== at {name}: exit {result.returncode} in {time.monotonic() - started:.0f} s", flush=True
-    )
+    with _PRINTING:
+        print(f"== at {name}: {moment.isoformat()} (offset {offset:+d} s)", flush=True)
+        print(result.stdout, end="", flush=True)
+        took = time.monotonic() - started
+        print(f"== at {name}: exit {result.returncode} in {took:.0f} s", flush=True)
     return result.returncode == 0
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=sorted(MOMENTS), help="one moment only")
+    parser.add_argument(
+        "--jobs", type=int, default=2, help="moments run at once (default 2: the tests mostly wait)"
+    )
     args, pytest_args = parser.parse_known_args()
     chosen = {args.only: MOMENTS[args.only]} if args.only else MOMENTS
-    failed = [
-        name
-        for name, moment in chosen.items()
-        if not run_at(name, moment, pytest_args or CLOCK_SENSITIVE)
-    ]
+    with ThreadPoolExecutor(max(1, args.jobs)) as pool:
+        passed = pool.map(
+            lambda item: run_at(item[0], item[1], pytest_args or CLOCK_SENSITIVE), chosen.items()
+        )
+        failed = [name for name, ok in zip(chosen, passed, strict=True) if not ok]
     for name in failed:
         print(f"FAILED at moment: {name} ({chosen[name].isoformat()})", flush=True)
     if not failed:

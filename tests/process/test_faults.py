@@ -15,7 +15,6 @@ a test and every wake is the test's.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import logging
 import os
@@ -228,9 +227,9 @@ class Process:
         config: Path,
         notify: socket.socket,
         *,
-        preexec: Callable[[], None] | None = None,
         args: tuple[str, ...] = (),
         launcher: tuple[str, ...] = (),
+        umask: int = -1,
     ) -> None:
         self.config = config
         self.notify = notify
@@ -244,7 +243,7 @@ class Process:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             env=env,
-            preexec_fn=preexec,
+            umask=umask,
         )
         self._err = bytearray()
         assert self.proc.stderr is not None
@@ -705,40 +704,31 @@ def test_temporary_refusals_are_retried_permanent_ones_recorded_and_others_unaff
 
 # --- d) a ledger that cannot be used: read-only, full, corrupt, another schema version ------
 
-PR_CAPBSET_DROP = 24
-CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 1, 2
 NOT_A_LEDGER_HINT = "Point ledger.path at a notifier ledger, or at a new file to start one."
 
 
-def as_service_user() -> None:
-    """``preexec_fn``: let file modes bind the daemon even when the tests run as root.
+def service_user() -> tuple[str, ...]:
+    """A launcher that lets file modes bind the daemon even when the tests run as root.
 
-    The service runs as its own user; root ignores modes through CAP_DAC_OVERRIDE, which is
-    dropped here from the bounding set (Linux), so the exec'd daemon never has it.
+    The service runs as its own user; root ignores modes through CAP_DAC_OVERRIDE, which
+    util-linux's setpriv drops from the bounding set (Linux) before it execs the daemon. A
+    launcher, not preexec_fn: Python code in a forked child of a threaded parent can deadlock
+    (it did under libfaketime).
     """
     if os.geteuid() != 0:
-        return
-    if _LIBC is None:
-        raise OSError("no prctl here")
-    for capability in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH):
-        if _LIBC.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")
-
-
-# Loaded here, not between fork and exec, where only async-signal-safe work belongs.
-_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+        return ()
+    return ("setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--")
 
 
 @pytest.fixture
 def modes_bind(tmp_path: Path) -> None:
-    """Skip unless a read-only folder keeps a process started with ``as_service_user`` out."""
+    """Skip unless a read-only folder keeps a process started with ``service_user`` out."""
     folder = tmp_path / "read-only-probe"
     folder.mkdir()
     folder.chmod(0o555)
     try:
         probe = subprocess.run(
-            [sys.executable, "-c", f"open({str(folder / 'x')!r}, 'w')"],
-            preexec_fn=as_service_user,
+            [*service_user(), sys.executable, "-c", f"open({str(folder / 'x')!r}, 'w')"],
             capture_output=True,
             timeout=DEADLINE,
         )
@@ -805,7 +795,7 @@ def test_a_ledger_that_cannot_be_used_stops_the_daemon_naming_the_file_and_sends
     ledger = ledger_file(project)
     ledger.parent.mkdir()
     before: bytes | None = None
-    preexec = None
+    launcher: tuple[str, ...] = ()
     if case == "garbage":
         before = b"This is not SQLite, it is a text file someone saved here.\n" * 100
         ledger.write_bytes(before)
@@ -816,10 +806,10 @@ def test_a_ledger_that_cannot_be_used_stops_the_daemon_naming_the_file_and_sends
     else:
         request.getfixturevalue("modes_bind")
         ledger.parent.chmod(0o555)
-        preexec = as_service_user
+        launcher = service_user()
     try:
         with SmtpServer() as smtp:
-            process = Process(one_due_reminder(project, smtp), notify, preexec=preexec)
+            process = Process(one_due_reminder(project, smtp), notify, launcher=launcher)
             processes.append(process)
             code = process.exit_code()
             assert smtp.handler.received == []
@@ -852,7 +842,7 @@ def test_a_read_only_ledger_folder_is_reported_as_one_that_must_be_made_writable
     try:
         with SmtpServer() as smtp:
             config = one_due_reminder(project, smtp)
-            process = Process(config, notify, preexec=as_service_user)
+            process = Process(config, notify, launcher=service_user())
             processes.append(process)
             code = process.exit_code()
             assert smtp.handler.received == []
@@ -866,7 +856,7 @@ def test_a_read_only_ledger_folder_is_reported_as_one_that_must_be_made_writable
 
 def break_ledger_under_a_daemon(
     case: str, project: Path, request: pytest.FixtureRequest
-) -> tuple[Path, bytes, Callable[[], None] | None]:
+) -> tuple[Path, bytes, tuple[str, ...]]:
     """A ledger that opens but fails at the first send step: read-only file, damaged pages."""
     ledger = ledger_file(project)
     ledger.parent.mkdir()
@@ -874,8 +864,8 @@ def break_ledger_under_a_daemon(
     if case == "read-only file":
         request.getfixturevalue("modes_bind")
         ledger.chmod(0o444)
-        return ledger, before, as_service_user
-    return ledger, damage_pages(ledger), None
+        return ledger, before, service_user()
+    return ledger, damage_pages(ledger), ()
 
 
 @pytest.mark.parametrize("case", ["read-only file", "damaged pages"])
@@ -886,9 +876,9 @@ def test_a_ledger_that_fails_under_a_running_daemon_gives_503_names_it_and_sends
     processes: list[Process],
     request: pytest.FixtureRequest,
 ) -> None:
-    ledger, before, preexec = break_ledger_under_a_daemon(case, project, request)
+    ledger, before, launcher = break_ledger_under_a_daemon(case, project, request)
     with SmtpServer() as smtp:
-        process = Process(one_due_reminder(project, smtp), notify, preexec=preexec)
+        process = Process(one_due_reminder(project, smtp), notify, launcher=launcher)
         processes.append(process)
         process.wait_for("READY=1")
         process.wait_log("send step failed")
@@ -1327,10 +1317,6 @@ def reminders(smtp: SmtpServer) -> list[Copy]:
     return [copy for copy in copies(smtp) if copy.rcpt != COORDINATOR]
 
 
-def _common_umask() -> None:
-    os.umask(0o022)
-
-
 def test_a_fresh_install_starts_and_keeps_addresses_and_secrets_private(
     project: Path, notify: socket.socket, processes: list[Process]
 ) -> None:
@@ -1338,7 +1324,7 @@ def test_a_fresh_install_starts_and_keeps_addresses_and_secrets_private(
     assert not ledger.parent.exists()
     with SmtpServer() as smtp:
         # A common umask: without notifier's own modes, every file below would be 0644.
-        process = Process(one_due_reminder(project, smtp), notify, preexec=_common_umask)
+        process = Process(one_due_reminder(project, smtp), notify, umask=0o022)
         processes.append(process)
         process.wait_for("READY=1")
         process.wait_log("next message due")
