@@ -23,12 +23,11 @@ from urllib.parse import parse_qs, urlencode
 from notifier.catalog import Catalog
 from notifier.feedstate import FeedStore
 from notifier.ledger import Ledger
-from notifier.logs import fields
 from notifier.overview import build_history, build_overview, key_of_slug
 from notifier.overview_access import ROUTE, access_for
-from notifier.responses import INTERNAL_ERROR, Environ, Response, StartResponse, WsgiApp
+from notifier.responses import Environ, Response, WsgiApp
 from notifier.schedule import local_date, zone
-from notifier.statuspage import GONE, SECURITY_HEADERS, web_templates
+from notifier.statuspage import GONE, SECURITY_HEADERS, web_templates, with_token_page
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +35,6 @@ _TOKEN = re.compile(r"^[A-Za-z0-9_.-]{1,256}$")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9.-]{0,300}$")
 MAX_QUERY = 1024
 MAX_FILTER = 100
-LOGGED_PATH = "/overview/***"
 
 
 def _answer(
@@ -147,28 +145,4 @@ class OverviewPage:
 
 def with_overview_page(app: WsgiApp, page: OverviewPage) -> WsgiApp:
     """``app``, with ``/overview`` and everything under it answered by ``page``."""
-
-    def serve(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        path = str(environ.get("PATH_INFO", ""))
-        if path != ROUTE.rstrip("/") and not path.startswith(ROUTE):
-            return app(environ, start_response)
-        method = str(environ.get("REQUEST_METHOD", ""))
-        try:
-            status, headers, body = page(environ)
-        except Exception:
-            logger.exception("request failed %s", fields(method=method, path=LOGGED_PATH))
-            status, headers, body = INTERNAL_ERROR
-        logger.info(
-            "request %s",
-            fields(
-                method=method,
-                path=LOGGED_PATH,
-                status=status.split(" ", 1)[0],
-                bytes=0 if method == "HEAD" else len(body),
-                client=environ.get("REMOTE_ADDR", ""),
-            ),
-        )
-        start_response(status, headers)
-        return [b""] if method == "HEAD" else [body]
-
-    return serve
+    return with_token_page(app, ROUTE, page, bare=True)

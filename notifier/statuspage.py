@@ -285,14 +285,16 @@ def with_status_page(app: WsgiApp, page: StatusPage) -> WsgiApp:
     return with_token_page(app, ROUTE, page)
 
 
-def with_token_page(app: WsgiApp, prefix: str, page: Callable[[Environ], Response]) -> WsgiApp:
-    """``app``, with every path under ``prefix`` answered by ``page``; the token in the path
-    never reaches the log."""
+def with_token_page(
+    app: WsgiApp, prefix: str, page: Callable[[Environ], Response], *, bare: bool = False
+) -> WsgiApp:
+    """``app``, with every path under ``prefix`` (and, with ``bare``, the prefix without its
+    slash) answered by ``page``; the token in the path never reaches the log."""
     masked = prefix + "***"
 
     def serve(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = str(environ.get("PATH_INFO", ""))
-        if not path.startswith(prefix):
+        if not path.startswith(prefix) and not (bare and path == prefix.rstrip("/")):
             return app(environ, start_response)
         method = str(environ.get("REQUEST_METHOD", ""))
         try:
