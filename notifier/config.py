@@ -41,6 +41,7 @@ ENV_CONFIG = "NOTIFIER_CONFIG"
 ENV_PREFIX = "NOTIFIER_"
 PASSWORD_FILE_ENV = "NOTIFIER_SMTP__PASSWORD_FILE"
 CREDENTIAL_NAME = "smtp-password"
+LEDGER_CREDENTIAL = "ledger-password"
 DEFAULT_CONFIG = Path("config.toml")
 
 # Fields of Settings that neither the file nor the environment may set.
@@ -110,6 +111,13 @@ def load_settings(path: Path | None = None, *, required: bool = False) -> Settin
             [f"{path}: smtp.password: secrets do not belong in the config file"],
             hint=f"Remove it and set ${PASSWORD_FILE_ENV} to a file only the service can read, "
             f"or a systemd credential named '{CREDENTIAL_NAME}'.",
+        )
+    ledger = data.get("ledger")
+    if isinstance(ledger, dict) and "password" in ledger:
+        raise ConfigError(
+            [f"{path}: ledger.password: secrets do not belong in the config file"],
+            hint="Remove it and set ledger.password_file to a file only the service can read, "
+            f"or a systemd credential named '{LEDGER_CREDENTIAL}'.",
         )
     problems = [f"{path}: {key}: {UNKNOWN_KEY}" for key in sorted(_INTERNAL & data.keys())]
     env_problems, refused = _check_environment()
@@ -355,30 +363,45 @@ def _holds(value: str, rest: tuple[Any, ...]) -> bool:
 
 
 def _with_password(settings: Settings, path: Path) -> Settings:
-    if settings.smtp.password is not None:
-        return settings
+    """The SMTP and database passwords, from their files or systemd credentials."""
+    smtp, ledger = settings.smtp, settings.ledger
+    if smtp.password is None:
+        secret = _secret_from_file("smtp", smtp.password_file, CREDENTIAL_NAME, path)
+        if secret is not None:
+            smtp = smtp.model_copy(update={"password": SecretStr(secret)})
+    if ledger.password is None and ledger.url:
+        secret = _secret_from_file("ledger", ledger.password_file, LEDGER_CREDENTIAL, path)
+        if secret is not None:
+            ledger = ledger.model_copy(update={"password": SecretStr(secret)})
+    return settings.model_copy(update={"smtp": smtp, "ledger": ledger})
+
+
+def _secret_from_file(
+    section: str, configured: Path | None, credential_name: str, path: Path
+) -> str | None:
+    """The password in ``<section>.password_file``, else in the systemd credential; None if
+    neither is there. What it is for is named in every error, never the value."""
+    what = "SMTP password" if section == "smtp" else "database password"
     candidates: list[tuple[str, Path]] = []
-    if settings.smtp.password_file:
-        secret_path = settings.smtp.password_file
-        if not secret_path.is_absolute():
-            secret_path = path.resolve().parent / secret_path
-        candidates.append(("smtp.password_file", secret_path))
+    if configured:
+        secret_path = configured if configured.is_absolute() else path.resolve().parent / configured
+        candidates.append((f"{section}.password_file", secret_path))
     if os.environ.get("CREDENTIALS_DIRECTORY"):
-        credential = Path(os.environ["CREDENTIALS_DIRECTORY"]) / CREDENTIAL_NAME
+        credential = Path(os.environ["CREDENTIALS_DIRECTORY"]) / credential_name
         if credential.exists():
             candidates.append(("systemd credential", credential))
     for origin, secret_file in candidates[:1]:
         shown = _shown(str(secret_file))
         try:
-            secret = secret_file.read_text(encoding="utf-8").strip()
+            return secret_file.read_text(encoding="utf-8").strip()
         except OSError as error:
             raise ConfigError(
-                [f"{origin} {shown}: cannot read the SMTP password: {error.strerror}"],
+                [f"{origin} {shown}: cannot read the {what}: {error.strerror}"],
                 hint="Make the file readable by the service user, or unset the variable.",
             ) from None
         except UnicodeDecodeError:
             raise ConfigError(
-                [f"{origin} {shown}: the SMTP password is not UTF-8 text"],
+                [f"{origin} {shown}: the {what} is not UTF-8 text"],
                 hint="Save the file as UTF-8 text holding only the password.",
             ) from None
         except ValueError:
@@ -386,9 +409,7 @@ def _with_password(settings: Settings, path: Path) -> Settings:
                 [f"{origin} {shown}: not a usable file name: it holds a NUL character"],
                 hint="Write the path of the password file without control characters.",
             ) from None
-        smtp = settings.smtp.model_copy(update={"password": SecretStr(secret)})
-        return settings.model_copy(update={"smtp": smtp})
-    return settings
+    return None
 
 
 def _resolved(settings: Settings, path: Path, refused: frozenset[str]) -> Settings:

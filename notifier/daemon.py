@@ -26,17 +26,10 @@ from notifier import logs
 from notifier.catalog import Catalog
 from notifier.config import password_origin
 from notifier.errors import NotifierError, UserError
-from notifier.feedstate import (
-    FeedStore,
-    TokenFile,
-    history_path,
-    load_history,
-    publish,
-    tokens_path,
-)
+from notifier.feedstate import FeedStore, feed_state, publish
 from notifier.kinds.problem import problem_key
 from notifier.ledger import Ledger, open_ledger
-from notifier.ledger_identity import Identity, check_at_start
+from notifier.ledger_identity import DatabaseIdentity, Identity, check_at_start
 from notifier.links import state_with_secret
 from notifier.logs import fields
 from notifier.mail import describe, mailer_for
@@ -136,6 +129,7 @@ class Daemon:
         self._send_lock = threading.Lock()
         self._announced: datetime | None = None
         self._due_again = False  # a step found its successor due already: ``wake`` loops
+        self._ledger_unreachable = False  # seen by the status poll: a step once it answers
         # Until when sending rests after a refused login, and the SMTP settings refused.
         self._login_refused: tuple[datetime, SmtpSettings] | None = None
         self._scheduler = BackgroundScheduler(
@@ -150,19 +144,34 @@ class Daemon:
         settings = self.state.settings
         logs.setup(settings.logging.level, settings.logging.format, self._secrets())
         self._log_start()
-        check_at_start(settings.ledger.path, new_ledger=self.new_ledger)
-        self.ledger: Ledger = open_ledger(settings.ledger.path)
+        if not settings.ledger.url:
+            check_at_start(settings.ledger.path, new_ledger=self.new_ledger)
+        self.ledger: Ledger = open_ledger(settings.ledger)
         self.state = state_with_secret(self.state)  # its folder exists now: links can be signed
         settings = self.state.settings
-        self.identity = Identity.taken(settings.ledger.path, self.ledger)
+        self.identity: Identity | DatabaseIdentity = (
+            DatabaseIdentity.taken(
+                settings.ledger.path.parent, self.ledger, new_ledger=self.new_ledger
+            )
+            if settings.ledger.url
+            else Identity.taken(settings.ledger.path, self.ledger)
+        )
         self.health.ledger_ok = True
-        self.tokens = TokenFile(tokens_path(settings))
-        self.store = FeedStore(settings, load_history(history_path(settings)), self.tokens)
+        self.history, self.tokens = feed_state(settings)
+        self.store = FeedStore(settings, self.history.load(), self.tokens)
         self.store.keep_statuses(self._statuses_now() or {})
         if self.state.blocking:
             self._wait_for_fix()
         else:
-            publish(self.store, self.state.catalog, self.clock(), settings, self.tokens)
+            publish(
+                self.store,
+                self.state.catalog,
+                self.clock(),
+                settings,
+                self.tokens,
+                None,
+                self.history,
+            )
         self._note_catalog(self.state)
         self.server = FeedServer(
             build_app(self.store, self.health, self.metrics, self.ledger, self.clock),
@@ -270,6 +279,7 @@ class Daemon:
                     self.ledger,
                     mailer,
                     state.composer,
+                    lease=state.settings.ledger.lease,
                     should_stop=self._stop.is_set,
                     clock=self.clock,
                     kinds=PROBLEMS_ONLY if self.health.waiting else None,
@@ -387,11 +397,20 @@ class Daemon:
         return statuses
 
     def _watch_statuses(self) -> None:
+        """Also the ledger's pulse between steps: a database gone away shows on /healthz
+        within seconds, and once it answers again a step runs at once."""
         try:
             changed = self.ledger.status_mark() != self._status_mark
         except NotifierError as error:
-            logger.debug("milestone status not read: %s", error)
+            if not self._ledger_unreachable:
+                logger.error("ledger unreachable, nothing is sent: %s", error)
+            self._ledger_unreachable = True
+            self.health.ledger_ok, self.health.ledger_error = False, str(error)
             return
+        if self._ledger_unreachable and not self._stop.is_set():
+            self._ledger_unreachable = False
+            logger.info("ledger reachable again: sending resumes")
+            self._schedule_wake(self.clock())
         statuses = self._statuses_now() if changed and not self._stop.is_set() else None
         if statuses is not None:
             self._republish_on_status_change(statuses)
@@ -406,7 +425,15 @@ class Daemon:
             return
         try:
             # The store's own catalog: a reload in between has already put in the new one.
-            publish(self.store, None, self.clock(), self.store.settings, self.tokens, statuses)
+            publish(
+                self.store,
+                None,
+                self.clock(),
+                self.store.settings,
+                self.tokens,
+                statuses,
+                self.history,
+            )
         except Exception:  # the feeds stay as they were; the next change tries again
             logger.exception("feeds not republished after a milestone status change")
             return
@@ -429,7 +456,9 @@ class Daemon:
             if new.blocking:
                 return self._refuse("\n".join(str(p) for p in new.blocking))
             # Feeds first: an edit they cannot be built from is refused like any other.
-            publish(self.store, new.catalog, self.clock(), new.settings, self.tokens)
+            publish(
+                self.store, new.catalog, self.clock(), new.settings, self.tokens, None, self.history
+            )
         except UserError as error:
             return self._refuse(error.message)
         except Exception as error:  # a defect must not take the running service down

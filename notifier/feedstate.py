@@ -31,7 +31,7 @@ from notifier.catalog import Catalog, load_catalog
 from notifier.errors import UserError
 from notifier.feed import Feed, FeedSet, History, Refresh, feed_path, refresh
 from notifier.files import atomic_write, make_folder
-from notifier.ledger import SqliteLedger
+from notifier.ledger import open_reader
 from notifier.records import Statuses
 from notifier.settings import Settings
 
@@ -61,6 +61,55 @@ class TokenSource(Protocol):
     def current(self) -> Mapping[str, str]: ...
 
     def ensure(self, names: Iterable[str]) -> Mapping[str, str]: ...
+
+    def rotate(self, names: Iterable[str]) -> Mapping[str, str]: ...
+
+
+class HistoryKeeper(Protocol):
+    """Where the feed history is kept (``FileHistory`` beside the ledger; with a shared
+    ledger, ``feedstate_pg.SharedHistory`` in its database)."""
+
+    def load(self) -> History: ...
+
+    def updating(self) -> contextlib.AbstractContextManager[Saving]: ...
+
+
+class Saving(Protocol):
+    """Within ``HistoryKeeper.updating``: the history to build from (None: the store's own),
+    and where the built one goes."""
+
+    latest: History | None
+
+    def save(self, history: History) -> bool: ...
+
+
+class FileHistory:
+    """The feed history in ``feed-history.json``: this process is its only writer, so the
+    history the store holds is the latest."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.latest: History | None = None
+
+    def load(self) -> History:
+        return load_history(self.path)
+
+    @contextlib.contextmanager
+    def updating(self) -> Iterator[FileHistory]:
+        yield self
+
+    def save(self, history: History) -> bool:
+        return save_history(self.path, history)
+
+
+def feed_state(settings: Settings) -> tuple[HistoryKeeper, TokenSource]:
+    """Where this node keeps the feed history and tokens: files beside the SQLite ledger, or
+    the shared ledger database, which every node must agree on."""
+    if settings.ledger.url:
+        from notifier.feedstate_pg import SharedHistory, SharedTokens
+
+        return SharedHistory(settings.ledger), SharedTokens(settings.ledger)
+    return FileHistory(history_path(settings)), TokenFile(tokens_path(settings))
 
 
 class FeedStore:
@@ -122,6 +171,7 @@ class FeedStore:
         now: datetime,
         settings: Settings | None = None,
         statuses: Statuses | None = None,
+        history: History | None = None,
     ) -> Refresh:
         """Rebuild every feed from the catalog and swap it in; return feeds and new history.
 
@@ -136,7 +186,9 @@ class FeedStore:
             self._catalog = catalog
             settings = settings or self._settings
             statuses = self._statuses if statuses is None else statuses
-            result = refresh(catalog, settings, self._history, now, statuses)
+            # ``history``: the latest another node may have stamped (``HistoryKeeper``).
+            base = self._history if history is None else history
+            result = refresh(catalog, settings, base, now, statuses)
             self._statuses = statuses
             if settings.feeds.tokens:
                 if self._tokens is None:
@@ -345,8 +397,9 @@ def publish(
     catalog: Catalog | None,
     now: datetime,
     settings: Settings,
-    tokens: TokenFile | None = None,
+    tokens: TokenSource | None = None,
     statuses: Statuses | None = None,
+    history: HistoryKeeper | None = None,
 ) -> Refresh:
     """Rebuild the served feeds, save the history, and write the feed files if configured.
 
@@ -354,8 +407,10 @@ def publish(
     when a milestone's status changed (``statuses``; None keeps those of the last publish);
     ``PublishedFeeds`` runs it too.
     """
-    result = store.update(catalog, now, settings, statuses)
-    save_history(history_path(settings), result.history)
+    keeper = history or FileHistory(history_path(settings))
+    with keeper.updating() as saving:
+        result = store.update(catalog, now, settings, statuses, saving.latest)
+        saving.save(result.history)
     if settings.feeds.dir is not None:
         secret = tokens.current() if settings.feeds.tokens and tokens is not None else None
         if settings.feeds.tokens and secret is None:
@@ -370,11 +425,11 @@ def ledger_statuses(settings: Settings) -> Statuses:
     """The milestone statuses in the daemon's ledger, read as it is, for a process that only
     serves feeds: done milestones say so there too (as of its start or last reload). No
     ledger, or one it cannot read: every milestone open, as before statuses existed."""
-    path = Path(settings.ledger.path)
-    if not path.exists():
-        return {}
     try:
-        with SqliteLedger(path, readonly=True) as ledger:
+        ledger = open_reader(settings.ledger)
+        if ledger is None:
+            return {}
+        with ledger:
             return ledger.statuses()
     except UserError as error:
         logger.warning("milestone statuses not read, feeds show every milestone open: %s", error)
@@ -394,12 +449,13 @@ class PublishedFeeds:
 
     def __init__(self, settings: Settings, now: datetime) -> None:
         self.settings = settings
-        self.tokens = TokenFile(tokens_path(settings))
-        self.store = FeedStore(settings, load_history(history_path(settings)), self.tokens)
+        self.history, self.tokens = feed_state(settings)
+        self.store = FeedStore(settings, self.history.load(), self.tokens)
         self.catalog = load_catalog(settings.plans.dir)
         for problem in _file_problems(self.catalog):
             logger.warning("plan not loaded: %s", problem)
-        publish(self.store, self.catalog, now, settings, self.tokens, ledger_statuses(settings))
+        statuses = ledger_statuses(settings)
+        publish(self.store, self.catalog, now, settings, self.tokens, statuses, self.history)
 
     def reload(self, now: datetime) -> bool:
         """Load the plans again and publish them; False, feeds kept, if a file is unreadable."""
@@ -411,7 +467,9 @@ class PublishedFeeds:
                 logger.error("reload refused, feeds kept as they were: %s", problem)
             return False
         statuses = ledger_statuses(self.settings)
-        result = publish(self.store, catalog, now, self.settings, self.tokens, statuses)
+        result = publish(
+            self.store, catalog, now, self.settings, self.tokens, statuses, self.history
+        )
         self.catalog = catalog
         logger.info("reloaded plans; %d feeds", len(result.feeds))
         return True

@@ -31,13 +31,13 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Protocol
 
 from notifier import ledger_identity, ledger_status
 from notifier.due import DEFAULT_LEASE, EXPIRED, Delivery, Skip
+from notifier.ledger_api import Claim, DueChange, Ledger
 from notifier.ledger_schema import (
     SCHEMA_VERSION,
     LedgerError,
@@ -45,7 +45,19 @@ from notifier.ledger_schema import (
     bring_up_to_date,
     known_version,
 )
-from notifier.records import KnownDue, LedgerEntry, RecordedProblem, Snapshot, StatusEntry
+from notifier.records import KnownDue, LedgerEntry, RecordedProblem, StatusEntry
+from notifier.settings import LedgerSettings
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Claim",
+    "DueChange",
+    "Ledger",
+    "LedgerError",
+    "SqliteLedger",
+    "open_ledger",
+    "open_reader",
+]
 
 MEMORY = ":memory:"
 # The note on a problem notice that was sent before the ledger recorded problem notices.
@@ -54,78 +66,6 @@ SENT_BEFORE_LEDGER = "sent before the ledger recorded problem notices"
 
 class _RollBack(Exception):
     """Ends a transaction that must change nothing."""
-
-
-@dataclass(frozen=True)
-class Claim:
-    """A successful claim: send with ``message_id``; ``attempts`` counts this one."""
-
-    message_id: str
-    attempts: int
-    reclaimed: bool  # the previous holder's lease ran out: this may be a resend
-
-
-@dataclass(frozen=True)
-class DueChange:
-    milestone_key: str
-    old_due: date
-    new_due: date
-
-
-class Ledger(Protocol):
-    def check_writable(self) -> None: ...
-
-    def identity(self) -> str | None: ...
-
-    def snapshot(self) -> Snapshot: ...
-
-    def record_due(self, deliveries: Iterable[Delivery], now: datetime) -> None: ...
-
-    def claim(
-        self,
-        key: str,
-        recipient: str,
-        message_id: str,
-        now: datetime,
-        lease: timedelta = DEFAULT_LEASE,
-    ) -> Claim | None: ...
-
-    def mark_sent(self, key: str, recipient: str, now: datetime) -> bool: ...
-
-    def mark_failed(
-        self,
-        key: str,
-        recipient: str,
-        now: datetime,
-        *,
-        permanent: bool,
-        error: str,
-        next_attempt_at: datetime | None,
-    ) -> bool: ...
-
-    def mark_skipped(self, skips: Iterable[Skip], now: datetime) -> int: ...
-
-    def failures(self, since: datetime) -> list[LedgerEntry]: ...
-
-    def known_due_dates(self) -> dict[str, KnownDue]: ...
-
-    def record_due_dates(self, dates: Mapping[str, date], now: datetime) -> list[DueChange]: ...
-
-    def record_problem(self, key: str, lines: Sequence[str], now: datetime) -> bool: ...
-
-    def problems(self) -> list[RecordedProblem]: ...
-
-    def record_told_problems(
-        self, keys: Iterable[str], recipient: str, told_at: datetime
-    ) -> int: ...
-
-    def record_status(self, entry: StatusEntry) -> StatusEntry: ...
-
-    def statuses(self) -> dict[str, StatusEntry]: ...
-
-    def status_entries(self) -> list[StatusEntry]: ...
-
-    def close(self) -> None: ...
 
 
 # --- Time as text: fixed-width UTC, so SQL compares it correctly as strings ---------------
@@ -590,6 +530,26 @@ def _entry(row: sqlite3.Row) -> LedgerEntry:
     )
 
 
-def open_ledger(path: Path | str) -> SqliteLedger:
-    """The ledger configured in ``ledger.path``; its folder and file are made on first use."""
-    return SqliteLedger(path)
+def open_ledger(where: LedgerSettings | Path | str) -> Ledger:
+    """The configured ledger, open for writing: the PostgreSQL database at ``ledger.url``
+    when one is set, else the SQLite file at ``ledger.path`` (its folder and file are made
+    on first use)."""
+    if isinstance(where, LedgerSettings):
+        if where.url:
+            from notifier.ledger_pg import PostgresLedger  # psycopg only where it is used
+
+            return PostgresLedger(where)
+        where = where.path
+    return SqliteLedger(where)
+
+
+def open_reader(where: LedgerSettings) -> Ledger | None:
+    """The configured ledger for reading only, never created or changed; None when there is
+    none yet (no SQLite file: nothing was sent so far)."""
+    if where.url:
+        from notifier.ledger_pg import PostgresLedger
+
+        return PostgresLedger(where, readonly=True)
+    if not Path(where.path).exists():
+        return None
+    return SqliteLedger(where.path, readonly=True)

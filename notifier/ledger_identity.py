@@ -224,3 +224,56 @@ WHAT_TO_DO = (
     "nothing is sent until notifier is restarted: restore the ledger from a backup and restart "
     f"it (systemctl restart notifier), or start afresh on purpose with `{NEW_LEDGER_FLAG}`"
 )
+
+
+# --- a shared database ----------------------------------------------------------------------
+
+DATABASE_MARKER = ".ledger-database.id"
+
+
+@dataclass(frozen=True)
+class DatabaseIdentity:
+    """What ``Identity`` is for a file, for the shared database at ``ledger.url``: the state
+    folder's marker names the database this node sent from, so a node pointed at another,
+    empty database (a typo in the URL, a restore gone wrong) refuses to send everything
+    again; and each send step checks that the database is still that one."""
+
+    marker: Path
+    id: str | None
+    ledger: HasIdentity
+
+    @classmethod
+    def taken(
+        cls, state: Path, ledger: HasIdentity, *, new_ledger: bool = False
+    ) -> DatabaseIdentity:
+        marker = state / DATABASE_MARKER
+        current = ledger.identity()
+        expected = _read_marker(marker)
+        if expected is not None and current != expected and not new_ledger:
+            raise LedgerMissing(
+                [
+                    f"the ledger database is another ledger (id {current}, not {expected}), but "
+                    f"{marker} shows that this node sent and recorded messages in that one; "
+                    "starting with it would send them again"
+                ],
+                hint="Check ledger.url. To start afresh on purpose (only the latest missed "
+                f"reminder of each milestone goes out, as after downtime), run: {NEW_LEDGER_FLAG}",
+            )
+        if current is not None and current != expected:
+            try:
+                atomic_write(marker, f"{current}\n".encode(), mode=0o600)
+            except OSError as error:
+                logger.warning("%s: cannot write it (%s)", marker, error.strerror or error)
+        return cls(marker, current, ledger)
+
+    def check(self) -> None:
+        """Raise LedgerMissing if the database now holds another ledger."""
+        current = self.ledger.identity()
+        if self.id is not None and current != self.id:
+            raise LedgerMissing(
+                [
+                    f"the ledger database was replaced by another ledger (id {current}) while "
+                    "notifier ran"
+                ],
+                hint=WHAT_TO_DO,
+            )

@@ -157,7 +157,56 @@ class ServerSettings(Section):
 
 
 class LedgerSettings(Section):
-    path: Path = Field(Path("state/ledger.sqlite3"), description="SQLite file of every send.")
+    path: Path = Field(
+        Path("state/ledger.sqlite3"),
+        description="SQLite file of every send; with ledger.url, its folder is still this "
+        "node's own state folder.",
+    )
+    url: str = Field(
+        "",
+        description="postgresql://USER@HOST:PORT/DATABASE: a PostgreSQL database shared by "
+        "every node, instead of the SQLite file. No password here: it comes from "
+        "ledger.password_file or the systemd credential 'ledger-password'.",
+    )
+    password: SecretStr | None = Field(None, exclude=True)
+    password_file: Path | None = Field(
+        None, description="File holding the database password (readable by the service only)."
+    )
+    lease_seconds: float = Field(
+        600.0,
+        ge=5,
+        description="How long a node's claim on a message holds: after it, another node "
+        "sends a message whose sender died, with the same Message-ID.",
+    )
+    connect_timeout: float = Field(
+        5.0, gt=0, description="Seconds to wait for the database server before giving up."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _database_url(cls, url: str) -> str:
+        url = url.strip()
+        if not url:
+            return url
+        scheme, _, rest = url.partition("://")
+        if scheme not in ("postgresql", "postgres") or not rest:
+            raise ValueError("write it as postgresql://USER@HOST:PORT/DATABASE")
+        userinfo = rest.split("/", 1)[0].rpartition("@")[0]
+        if ":" in userinfo or "password=" in url.lower():
+            raise ValueError(
+                "a password does not belong in the URL: put it in the file named by "
+                "ledger.password_file, or in the systemd credential 'ledger-password'"
+            )
+        return url
+
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(seconds=self.lease_seconds)
+
+    @property
+    def shared(self) -> bool:
+        """Whether the ledger is a database server's, shared by several nodes."""
+        return bool(self.url)
 
 
 class TemplateSettings(Section):

@@ -243,7 +243,7 @@ def create_app(
     # A file someone named must exist; ./config.toml may be left out (defaults).
     named = config is not None or bool(os.environ.get(ENV_CONFIG))
     settings = load_settings(config_path(config), required=named)
-    ledger = open_ledger(settings.ledger.path)
+    ledger = open_ledger(settings.ledger)
     settings = with_secret(settings)  # the ledger's folder exists now: the secret can be made
     return build_app(PublishedFeeds(settings, clock()).store, ledger=ledger, clock=clock)
 

@@ -1,9 +1,10 @@
-"""The SQLite ledger: write-ahead, compare-and-set claims, schema versions."""
+"""The ledger: write-ahead, compare-and-set claims, schema versions; the contract every
+backend keeps (SQLite, in memory and in a file, and PostgreSQL)."""
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -11,6 +12,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from ledgers import BACKENDS, SHARED, opener
 
 from notifier.due import Delivery, Outgoing, Skip
 from notifier.kinds.reminder import reminders
@@ -58,12 +60,19 @@ KEY = ITEM.key
 TO_POLISEN, TO_SKOLAN = (Delivery(ITEM, r) for r in ITEM.recipients)
 
 
-@pytest.fixture(params=["memory", "file"])
+@pytest.fixture(params=BACKENDS)
 def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqliteLedger]:
-    """Every behaviour holds for the in-memory ledger (simulate) and a file (the daemon)."""
-    path = ":memory:" if request.param == "memory" else tmp_path / "state" / "ledger.sqlite3"
-    with SqliteLedger(path) as opened:
-        yield opened
+    """Every behaviour holds for the in-memory ledger (simulate), a file (the daemon on one
+    server) and a PostgreSQL database (several nodes): the ledger's contract."""
+    with opener(request.param, request, tmp_path) as open_ledger:
+        yield open_ledger()  # type: ignore[misc]
+
+
+@pytest.fixture(params=SHARED)
+def reopen(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], SqliteLedger]]:
+    """Opens the same ledger again, as another process (or node) does."""
+    with opener(request.param, request, tmp_path) as open_ledger:
+        yield open_ledger  # type: ignore[misc]
 
 
 def recorded(ledger: SqliteLedger) -> SqliteLedger:
@@ -281,13 +290,12 @@ def test_a_version_2_ledger_is_migrated_keeping_every_row_and_takes_any_kind(
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
-def test_what_was_recorded_survives_reopening(tmp_path: Path) -> None:
-    path = tmp_path / "ledger.sqlite3"
-    with SqliteLedger(path) as ledger:
+def test_what_was_recorded_survives_reopening(reopen: Callable[[], SqliteLedger]) -> None:
+    with reopen() as ledger:
         recorded(ledger)
         ledger.claim(KEY, POLISEN, MID, NOW, LEASE)
         ledger.mark_sent(KEY, POLISEN, NOW)
-    with SqliteLedger(path) as again:
+    with reopen() as again:
         state = again.snapshot()
     assert state[(KEY, POLISEN)].state == "sent"
     assert state[(KEY, POLISEN)].message_id == MID
@@ -336,9 +344,8 @@ def test_a_claim_older_than_the_lease_is_taken_over_with_the_same_message_id(
     assert (again.message_id, again.attempts, again.reclaimed) == (MID, 2, True)
 
 
-def test_two_processes_cannot_claim_the_same_delivery(tmp_path: Path) -> None:
-    path = tmp_path / "ledger.sqlite3"
-    with SqliteLedger(path) as first, SqliteLedger(path) as second:
+def test_two_processes_cannot_claim_the_same_delivery(reopen: Callable[[], SqliteLedger]) -> None:
+    with reopen() as first, reopen() as second:
         recorded(first)
         claims = [
             first.claim(KEY, POLISEN, MID, NOW, LEASE),
