@@ -14,7 +14,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from notifier.commands import feeds, mailing, milestones, overview, plans, reminders, service
+from notifier.commands import (
+    feeds,
+    ledger,
+    mailing,
+    milestones,
+    overview,
+    plans,
+    reminders,
+    service,
+)
 from notifier.commands.base import EXIT_PROBLEMS, EXIT_USAGE, Context
 from notifier.config import ENV_CONFIG, config_path
 from notifier.errors import ConfigError, DeliveryError, UserError
@@ -36,6 +45,7 @@ SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     milestones.add_reopen,
     milestones.add_report,
     overview.add_overview_url,
+    ledger.add_ledger,
 )
 
 
