@@ -310,8 +310,14 @@ def _describe(error: ValidationError, path: Path, refused: frozenset[str]) -> li
 
 
 def _got(value: object) -> str:
-    """The value in a problem line, when it is short enough to quote."""
+    """The value in a problem line, when it is short enough to quote; never a password
+    written into a URL."""
+    if isinstance(value, str):
+        value = _URL_PASSWORD.sub(r"\1***@", value)
     return f" (got {value!r})" if isinstance(value, str | int | float | bool) else ""
+
+
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
 
 
 def _variables(refused: frozenset[str]) -> dict[str, str]:
