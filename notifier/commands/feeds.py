@@ -9,14 +9,7 @@ from notifier.catalog import Catalog, load_catalog
 from notifier.commands.base import EXIT_OK, Context
 from notifier.errors import UserError
 from notifier.feed import WHOLE, Feed, FeedSpec, feed_path, feed_specs, refresh
-from notifier.feedstate import (
-    PublishedFeeds,
-    TokenFile,
-    history_path,
-    load_history,
-    save_history,
-    tokens_path,
-)
+from notifier.feedstate import PublishedFeeds, feed_state
 from notifier.files import atomic_write
 from notifier.runner import run_until_stopped
 from notifier.server import FeedServer
@@ -94,15 +87,17 @@ def feed_command(args: argparse.Namespace, context: Context) -> int:
     settings = context.settings()
     catalog = load_catalog(settings.plans.dir)
     name = _feed_name(catalog, args.plan, args.org)
-    path = history_path(settings)
-    result = refresh(catalog, settings, load_history(path), context.clock())
-    feed = result.feeds.get(name)
-    if feed is None:
-        problems = [p for p in result.feeds.problems if f"'{name}'" in p]
-        raise UserError(
-            problems or [f"'{args.org or name}' answers for no milestone, so it has no feed"]
-        )
-    save_history(path, result.history)
+    history, _tokens = feed_state(settings)
+    with history.updating() as saving:
+        latest = saving.latest if saving.latest is not None else history.load()
+        result = refresh(catalog, settings, latest, context.clock())
+        feed = result.feeds.get(name)
+        if feed is None:
+            problems = [p for p in result.feeds.problems if f"'{name}'" in p]
+            raise UserError(
+                problems or [f"'{args.org or name}' answers for no milestone, so it has no feed"]
+            )
+        saving.save(result.history)
     _write(feed, args.output, context)
     return EXIT_OK
 
@@ -161,7 +156,7 @@ def feeds_command(args: argparse.Namespace, context: Context) -> int:
     rotated: set[str] = set()
     tokens: dict[str, str] | None = None
     if settings.feeds.tokens:
-        token_file = TokenFile(tokens_path(settings))
+        token_file = feed_state(settings)[1]
         names = [spec.name for spec in specs]
         if args.rotate:
             rotated = {_rotation_target(catalog, specs, args.rotate)}

@@ -207,7 +207,7 @@ def done_command(args: argparse.Namespace, context: Context) -> int:
         print(f"notifier: {error}", file=sys.stderr)
         return EXIT_USAGE
     state: MilestoneState = args.state
-    with open_ledger(settings.ledger.path) as ledger:
+    with open_ledger(settings.ledger) as ledger:
         before = ledger.statuses().get(planned.key)
         current = before.state if before else "open"
         if state == "done" and current == "done":

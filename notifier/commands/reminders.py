@@ -19,7 +19,7 @@ from notifier.due import Outgoing, Skip, is_open
 from notifier.errors import UserError
 from notifier.kinds import KINDS, by_name, names
 from notifier.kinds.base import Sources
-from notifier.ledger import SqliteLedger
+from notifier.ledger import SqliteLedger, open_reader
 from notifier.mail import OutboxMailer
 from notifier.model import PlannedMilestone, Recipient
 from notifier.moves import with_moved_dates
@@ -112,10 +112,10 @@ class LedgerView:
 def read_ledger(settings: Settings) -> LedgerView:
     """The ledger's rows, due dates, problems and milestone statuses, without creating or
     migrating a ledger (an older file has no statuses: every milestone is open)."""
-    path = Path(settings.ledger.path)
-    if not path.exists():
+    ledger = open_reader(settings.ledger)
+    if ledger is None:
         return LedgerView()
-    with SqliteLedger(path, readonly=True) as ledger:
+    with ledger:
         return LedgerView(
             True,
             ledger.snapshot(),
