@@ -23,7 +23,6 @@ from pathlib import Path
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from notifier import logs
-from notifier.catalog import Catalog
 from notifier.config import password_origin
 from notifier.errors import NotifierError, UserError
 from notifier.feedstate import FeedStore, feed_state, publish
@@ -34,7 +33,9 @@ from notifier.links import state_with_secret
 from notifier.logs import fields
 from notifier.mail import describe, mailer_for
 from notifier.metrics import Health, Metrics
+from notifier.nodes import make_state_folder, same_secret_as_every_node
 from notifier.records import StatusEntry
+from notifier.reloads import milestone_changes, refused_action_lines
 from notifier.report import over_notes
 from notifier.runner import run_until_stopped
 from notifier.sender import LOGIN_RETRY, SendReport, send_due_once
@@ -62,49 +63,6 @@ Clock = Callable[[], datetime]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def milestone_changes(old: Catalog, new: Catalog) -> list[str]:
-    """'added/changed/removed milestone …' lines for the log after a reload."""
-    before = {m.key: m.milestone for m in old.milestones}
-    after = {m.key: m.milestone for m in new.milestones}
-    lines = [f"added milestone {key} due {after[key].due}" for key in after if key not in before]
-    lines += [
-        f"changed milestone {key}: due {before[key].due} -> {after[key].due}"
-        if before[key].due != after[key].due
-        else f"changed milestone {key}"
-        for key in after
-        if key in before and before[key] != after[key]
-    ]
-    lines += [f"removed milestone {key}" for key in before if key not in after]
-    return lines
-
-
-def refused_action_lines(catalog: Catalog) -> list[str]:
-    """What became of each action refused in its file: kept as it last loaded, or left out."""
-    kept = set(catalog.kept)
-    lines = []
-    for plan, refused in catalog.refused:
-        key = f"{plan.id}/{refused.id}"
-        if key in kept:
-            count = sum(1 for m in catalog.milestones if m.key.startswith(f"{key}/"))
-            lines.append(
-                f"action {key} was not accepted: it keeps the {count} milestone(s) it last "
-                "loaded with until it is fixed; the other actions follow the edit"
-            )
-        elif refused.id is None:
-            lines.append(
-                f"{refused} of {plan.id} was not accepted and left out: without a readable id "
-                "it cannot be matched with a version that loaded, so nothing is sent for it "
-                "until it is fixed; the other actions load"
-            )
-        else:
-            lines.append(
-                f"action {key} was not accepted and left out: no good version of it has loaded "
-                "since the service started, so nothing is sent for it until it is fixed; the "
-                "other actions load"
-            )
-    return lines
 
 
 class Daemon:
@@ -144,7 +102,9 @@ class Daemon:
         settings = self.state.settings
         logs.setup(settings.logging.level, settings.logging.format, self._secrets())
         self._log_start()
-        if not settings.ledger.url:
+        if settings.ledger.url:
+            make_state_folder(settings.ledger.path.parent)  # this node's own: secret, marker
+        else:
             check_at_start(settings.ledger.path, new_ledger=self.new_ledger)
         self.ledger: Ledger = open_ledger(settings.ledger)
         self.state = state_with_secret(self.state)  # its folder exists now: links can be signed
@@ -156,6 +116,8 @@ class Daemon:
             if settings.ledger.url
             else Identity.taken(settings.ledger.path, self.ledger)
         )
+        if settings.ledger.url:
+            same_secret_as_every_node(self.ledger, settings)
         self.health.ledger_ok = True
         self.history, self.tokens = feed_state(settings)
         self.store = FeedStore(settings, self.history.load(), self.tokens)

@@ -227,6 +227,10 @@ class SqliteLedger:
         with self._reading():
             return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
+    def agree(self, name: str, value: str) -> str:
+        """One file has one family of processes on one machine: nothing to agree on."""
+        return value
+
     # -- reading --
 
     def snapshot(self) -> dict[tuple[str, str], LedgerEntry]:

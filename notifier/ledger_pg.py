@@ -246,6 +246,18 @@ class PostgresLedger:
         with self._reading():
             return self._version
 
+    def agree(self, name: str, value: str) -> str:
+        """What every node holds as ``name``: ``value`` if this node is the first to say,
+        else what the first one said (compare it with ``value``)."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO node_agreement (name, value, set_by) VALUES (%s, %s, %s) "
+                "ON CONFLICT (name) DO NOTHING",
+                (name, value, self.node),
+            )
+            row = db.execute("SELECT value FROM node_agreement WHERE name = %s", (name,)).fetchone()
+        return str(row["value"]) if row else value
+
     # -- reading --
 
     def snapshot(self) -> dict[tuple[str, str], LedgerEntry]:

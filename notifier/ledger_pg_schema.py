@@ -7,7 +7,7 @@ after each upgrade; a daemon refuses a database that is older (with that command
 or newer (upgrade notifier) than the version it knows.
 
 Versions: 1, deliveries, due dates, problems, milestone status, the ledger's id, and the
-feeds' history and tokens, which every node must agree on.
+feeds' history and tokens, and the fingerprints of what every node must hold the same.
 """
 
 from __future__ import annotations
@@ -94,6 +94,16 @@ _VERSION_1 = (
         one        boolean PRIMARY KEY DEFAULT true CHECK (one),
         data       jsonb NOT NULL,
         updated_at timestamptz NOT NULL
+    )
+    """,
+    # What every node must hold the same, by fingerprint (the link secret's, say): a node
+    # that differs refuses to start rather than send links the others cannot open.
+    """
+    CREATE TABLE node_agreement (
+        name     text PRIMARY KEY,
+        value    text NOT NULL,
+        set_by   text NOT NULL,
+        set_at   timestamptz NOT NULL DEFAULT now()
     )
     """,
     """

@@ -263,3 +263,13 @@ def accept_url(planned: PlannedMilestone, proposal: StatusEntry, settings: Setti
     expires = proposal.proposed_due + timedelta(days=settings.links.expiry_days)
     token = signer.accept_token(planned.key, proposal.seq, proposal.proposed_due, expires)
     return f"{settings.feeds.base_url.rstrip('/')}{ACCEPT_ROUTE}{token}"
+
+
+def secret_fingerprint(settings: Settings) -> str:
+    """A value that tells two link secrets apart without revealing either: nodes sharing one
+    ledger compare it (``ledger_pg.PostgresLedger.agree``); 'none' without a secret."""
+    secret = settings.links.secret
+    if secret is None:
+        return "none"
+    digest = hmac.new(secret.get_secret_value().encode("latin-1"), b"notifier node", "sha256")
+    return digest.hexdigest()[:32]

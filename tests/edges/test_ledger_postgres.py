@@ -397,3 +397,27 @@ def test_two_nodes_publish_the_same_feed_bytes_and_stamps_from_the_shared_histor
     assert a2 is not None and b2 is not None
     assert a2.body != a.body and b"SEQUENCE:1" in a2.body
     assert (a2.body, a2.etag, a2.last_modified) == (b2.body, b2.etag, b2.last_modified)
+
+
+def test_a_node_pointed_at_another_ledger_database_refuses_to_send_again(
+    tmp_path: Path, postgres_server: PostgresServer, postgres_database: Database
+) -> None:
+    from notifier.ledger_identity import DatabaseIdentity, LedgerMissing
+
+    first = database_settings(postgres_database)
+    migrate(first)
+    other = postgres_server.new_database()
+    try:
+        migrate(database_settings(other))
+        with PostgresLedger(first) as ledger:
+            taken = DatabaseIdentity.taken(tmp_path, ledger)
+            taken.check()
+        with PostgresLedger(database_settings(other)) as elsewhere:
+            with pytest.raises(LedgerMissing, match="is another ledger") as refused:
+                DatabaseIdentity.taken(tmp_path, elsewhere)
+            assert "notifier run --new-ledger" in refused.value.message
+            DatabaseIdentity.taken(tmp_path, elsewhere, new_ledger=True)  # on purpose
+        with PostgresLedger(first) as ledger, pytest.raises(LedgerMissing):
+            DatabaseIdentity.taken(tmp_path, ledger)  # the marker names the other one now
+    finally:
+        postgres_server.drop_database(other.name)

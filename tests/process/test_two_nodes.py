@@ -97,11 +97,16 @@ def node_project(base: Path, name: str, smtp: SmtpServer, database: Database) ->
 
 @pytest.fixture
 def nodes(
-    tmp_path: Path, postgres_database: Database
+    tmp_path: Path, postgres_database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Callable[[SmtpServer], tuple[list[Path], list[Process]]]]:
-    """Start two nodes on one freshly migrated database; both are killed at the end."""
+    """Start two nodes on one freshly migrated database, with the same link secret (the
+    credential, as deploy/README.md says); both are killed at the end."""
     started: list[Process] = []
     sockets: list[socket.socket] = []
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "link-secret").write_text("s" * 40, encoding="utf-8")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
 
     def start(smtp: SmtpServer) -> tuple[list[Path], list[Process]]:
         configs = [node_project(tmp_path, name, smtp, postgres_database) for name in "ab"]
@@ -261,3 +266,25 @@ def test_the_database_away_for_a_minute_stops_both_nodes_and_they_resume_losing_
         check_delivered_once(postgres_database, smtp, in_flight)
         for process in processes:
             assert process.stop() == 0
+
+
+def test_a_node_whose_link_secret_differs_from_the_others_refuses_to_start(
+    tmp_path: Path, postgres_database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with SmtpServer() as smtp:
+        configs = [node_project(tmp_path, name, smtp, postgres_database) for name in "ab"]
+        assert main(["--config", str(configs[0]), "ledger", "migrate"]) == 0
+        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        notify.bind(str(tmp_path / "notify.sock"))
+        try:
+            first = Process(configs[0], notify)  # makes its own secret in its state folder
+            first.wait_for("READY=1")
+            second = Process(configs[1], notify)  # and this one another: links would break
+            assert second.exit_code() != 0
+            assert "link secret" in second.log and "differs from the one the other nodes" in (
+                second.log
+            )
+            assert "Give every node the same secret" in second.log
+            assert first.stop() == 0
+        finally:
+            notify.close()
