@@ -26,7 +26,7 @@ import jinja2
 
 from notifier.feedstate import FeedStore
 from notifier.kinds.views import milestone_view
-from notifier.ledger import Ledger
+from notifier.ledger import Ledger, LedgerError
 from notifier.links import ROUTE, Claim, signer_for
 from notifier.logs import fields
 from notifier.model import PlannedMilestone
@@ -63,16 +63,30 @@ STATE_TEXT = {
     "reopened": "Öppnat igen",
 }
 
+
+def _simple_page(title: str, text: str) -> bytes:
+    return (
+        '<!DOCTYPE html>\n<html lang="sv">\n<head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{title}</title></head>\n"
+        '<body style="font-family:Arial,Helvetica,sans-serif;color:#1a1a1a;background:#ffffff;'
+        f'margin:0;padding:16px;">\n<h1 style="font-size:22px;">{title}</h1>\n'
+        f"<p>{text}</p>\n</body>\n</html>\n"
+    ).encode()
+
+
 # One page for every bad token, so that no answer tells a forged token from an expired one.
-_GONE_BODY = (
-    '<!DOCTYPE html>\n<html lang="sv">\n<head><meta charset="utf-8">'
-    '<meta name="viewport" content="width=device-width, initial-scale=1">'
-    "<title>Sidan finns inte</title></head>\n"
-    '<body style="font-family:Arial,Helvetica,sans-serif;color:#1a1a1a;background:#ffffff;'
-    'margin:0;padding:16px;">\n<h1 style="font-size:22px;">Sidan finns inte</h1>\n'
-    "<p>Länken fungerar inte, eller gäller inte längre. "
-    "Hör av dig till samordnaren om du vill rapportera hur det går.</p>\n</body>\n</html>\n"
-).encode()
+_GONE_BODY = _simple_page(
+    "Sidan finns inte",
+    "Länken fungerar inte, eller gäller inte längre. "
+    "Hör av dig till samordnaren om du vill rapportera hur det går.",
+)
+# The ledger (its database) cannot be reached: nothing was saved, and the link still works.
+_UNAVAILABLE_BODY = _simple_page(
+    "Försök igen om en stund",
+    "Just nu kan inget sparas, så inget har sparats. Länken fungerar fortfarande: "
+    "öppna den igen om några minuter.",
+)
 
 
 def html_page(status: str, body: bytes) -> Response:
@@ -91,6 +105,11 @@ def _plain(status: str, text: str, extra: Iterable[tuple[str, str]] = ()) -> Res
 
 
 GONE = html_page("404 Not Found", _GONE_BODY)
+UNAVAILABLE = (
+    "503 Service Unavailable",
+    [*html_page("503 Service Unavailable", _UNAVAILABLE_BODY)[1], ("Retry-After", "60")],
+    _UNAVAILABLE_BODY,
+)
 NOT_ALLOWED = _plain("405 Method Not Allowed", "Method not allowed", [("Allow", "GET, HEAD, POST")])
 WRONG_TYPE = _plain("415 Unsupported Media Type", f"Send the form as {FORM_TYPE}")
 TOO_LARGE = _plain("413 Content Too Large", "The form is too large")
@@ -299,6 +318,11 @@ def with_token_page(
         method = str(environ.get("REQUEST_METHOD", ""))
         try:
             status, headers, body = page(environ)
+        except LedgerError as error:
+            # The ledger (its database) cannot be reached: nothing was recorded; say so, and
+            # when to try again, rather than fail as a defect would.
+            logger.error("request %s: %s", fields(method=method, path=masked), error.message)
+            status, headers, body = UNAVAILABLE
         except Exception:
             logger.exception("request failed %s", fields(method=method, path=masked))
             status, headers, body = INTERNAL_ERROR

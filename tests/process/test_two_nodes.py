@@ -85,6 +85,11 @@ def node_project(base: Path, name: str, smtp: SmtpServer, database: Database) ->
     ]
     at = lines.index("[ledger]") + 1
     lines[at:at] = [f"{key} = {json.dumps(value)}" for key, value in settings.items()]
+    # Mail carries status links only with an https address to send people to.
+    lines = [
+        'base_url = "https://plan.example.se"' if line.startswith("base_url = ") else line
+        for line in lines
+    ]
     # Every node reads the same plan files at the same path (synced to each, as deploy/
     # README.md says): the first node's.
     shared_plan = (base / "a" / "plan").resolve()
@@ -144,6 +149,19 @@ def received(smtp: SmtpServer) -> Counter[tuple[str, str]]:
         for rcpt in item.rcpt_tos:
             counts[(rcpt, str(message["Message-ID"]))] += 1
     return counts
+
+
+def status_link(smtp: SmtpServer) -> str:
+    """The path of the status link in the first message received."""
+    with smtp.handler.lock:
+        data = smtp.handler.received[0].data
+    message = BytesParser(policy=policy.default).parsebytes(data)
+    text = "".join(
+        part.get_content() for part in message.walk() if part.get_content_type() == "text/plain"
+    )
+    found = re.search(r"/status/[A-Za-z0-9_.-]+", text)
+    assert found, text
+    return found.group(0)
 
 
 def logs(processes: list[Process]) -> Callable[[], str]:
@@ -247,6 +265,10 @@ def test_the_database_away_for_a_minute_stops_both_nodes_and_they_resume_losing_
         for process in processes:
             status, body = process.get("/calendar.ics")
             assert status == 200 and body.startswith(b"BEGIN:VCALENDAR")  # feeds stay up
+        # A status link asks to come back later, in Swedish, rather than fail.
+        link = status_link(smtp)
+        status, body = processes[1].get(link)
+        assert status == 503 and "Försök igen om en stund" in body.decode()
         time.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - stopped_at)))
         for process in processes:
             assert process.get("/healthz")[0] == 503
@@ -256,6 +278,7 @@ def test_the_database_away_for_a_minute_stops_both_nodes_and_they_resume_losing_
         for process in processes:
             _eventually(lambda p=process: p.get("/healthz")[0] == 200, "200 from /healthz", show)
             assert "ledger reachable again: sending resumes" in process.log
+            assert process.get(link)[0] == 200
         # A message whose 250 came while the database was away was resent after its lease.
         in_flight = {
             (str(k[1]), str(r["message_id"]))
