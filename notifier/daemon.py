@@ -29,6 +29,7 @@ from notifier.feedstate import FeedStore, feed_state, publish
 from notifier.kinds.problem import problem_key
 from notifier.ledger import Ledger, open_ledger
 from notifier.ledger_identity import DatabaseIdentity, Identity, check_at_start
+from notifier.ledger_url import shown_url
 from notifier.links import state_with_secret
 from notifier.logs import fields
 from notifier.mail import describe, mailer_for
@@ -567,7 +568,15 @@ class Daemon:
         logger.info("mail goes to %s", describe(mailer_for(settings)))
         if settings.smtp.host:
             logger.info("smtp password from %s", password_origin(settings))
+        if settings.ledger.url:
+            logger.info(
+                "ledger shared by every node %s",
+                fields(database=shown_url(settings.ledger.url), state=settings.ledger.path.parent),
+            )
+        else:
+            logger.info("ledger %s", fields(file=settings.ledger.path))
 
     def _secrets(self) -> list[str]:
-        password = self.state.settings.smtp.password
-        return [password.get_secret_value()] if password else []
+        settings = self.state.settings
+        passwords = (settings.smtp.password, settings.ledger.password)
+        return [password.get_secret_value() for password in passwords if password]

@@ -44,6 +44,7 @@ from notifier.ledger_pg_schema import (
     too_old,
 )
 from notifier.ledger_schema import LedgerError
+from notifier.ledger_url import shown_url
 from notifier.records import (
     DueMove,
     How,
@@ -124,15 +125,6 @@ def migrate(settings: LedgerSettings) -> Migration:
         raise LedgerError(
             [f"{where}: cannot migrate the ledger: {_first_line(error)}"], hint=UNREACHABLE_HINT
         ) from None
-
-
-def shown_url(url: str) -> str:
-    """The URL as logs and errors show it: never a password, should one have slipped in."""
-    scheme, _, rest = url.partition("://")
-    userinfo, at, host = rest.partition("@")
-    if at and ":" in userinfo:
-        userinfo = userinfo.split(":", 1)[0] + ":***"
-    return f"{scheme}://{userinfo}{at}{host.split('?', 1)[0]}" if at else url.split("?", 1)[0]
 
 
 class PostgresLedger:
