@@ -86,6 +86,13 @@ def connect(settings: LedgerSettings, *, readonly: bool = False) -> psycopg.Conn
         row_factory=dict_row,
         application_name="notifier",
         options=options,
+        # A server that vanished without closing the connection (a network split, a host
+        # gone) is noticed within half a minute, not after the kernel's TCP timeouts.
+        keepalives=1,
+        keepalives_idle=10,
+        keepalives_interval=5,
+        keepalives_count=3,
+        tcp_user_timeout=30000,
     )
 
 
