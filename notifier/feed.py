@@ -6,8 +6,9 @@ back. SEQUENCE, LAST-MODIFIED and DTSTAMP come from the history and move only wh
 content changes, so a rebuild with unchanged content gives the same bytes (and the same ETag):
 subscribers download nothing new and see no phantom updates.
 
-Every event is rendered once with ``icalendar`` and the same bytes go into every feed that
-holds it (whole, plan, organisation), so an event looks identical wherever it appears.
+Every event is rendered once (``icsrender``, byte for byte as ``icalendar`` would) and the
+same bytes go into every feed that holds it (whole, plan, organisation), so an event looks
+identical wherever it appears.
 
 Every event is all-day (``VALUE=DATE``) and so floating: no property names a TZID, and a
 calendar carries no VTIMEZONE (RFC 5545 3.6.5 asks for one per TZID referenced, and no
@@ -25,9 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from types import MappingProxyType
-from typing import Literal
-
-from icalendar import Calendar, Event, vDuration
+from typing import TYPE_CHECKING, Literal
 
 from notifier.catalog import Catalog
 from notifier.checks import parse_duration
@@ -39,6 +38,7 @@ from notifier.feedhistory import (
     milestone_uid,
     utc_stamp,
 )
+from notifier.icsrender import event_bytes
 from notifier.model import Organisation, Plan, PlannedMilestone
 from notifier.moves import with_moved_dates
 from notifier.progress import done_line
@@ -46,6 +46,9 @@ from notifier.records import StatusEntry, Statuses
 from notifier.schedule import local_date
 from notifier.settings import Settings
 from notifier.swedish import swedish_date, window_text
+
+if TYPE_CHECKING:
+    from icalendar import Calendar
 
 WHOLE = "calendar"
 """Name of the feed with every milestone of every plan (served as /calendar.ics)."""
@@ -109,6 +112,7 @@ _BREAKS = re.compile(r"\r\n?|[\x0b\x0c\x85\u2028\u2029]")
 _CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
 
 
+@lru_cache(maxsize=1 << 14)
 def _text(value: str) -> str:
     """Plan text fit for a content line: NFC, so 'å' is one code point and folding can never
     separate 'a' from its ring; every line break as LF (Word's manual break is VT), which
@@ -117,6 +121,7 @@ def _text(value: str) -> str:
     return _CONTROLS.sub("", value).strip()
 
 
+@lru_cache(maxsize=1 << 14)
 def _line(value: str) -> str:
     """Like ``_text``, on one line: names and titles, which clients show in one row."""
     return " ".join(_text(value).split())
@@ -230,32 +235,9 @@ def _contents(catalog: Catalog, settings: Settings, statuses: Statuses) -> dict[
 
 @lru_cache(maxsize=1 << 15)
 def _event_bytes(content: EventContent, record: EventRecord) -> bytes:
-    """One VEVENT, rendered. Memoised: a rebuild re-renders only events whose content or
-    stamps changed (rendering dominates the build time of a large plan)."""
-    event = Event()
-    event.add("uid", content.uid)
-    # DTSTAMP = LAST-MODIFIED: for a published (not scheduled) calendar DTSTAMP is when the
-    # information was last revised; tying it to the content keeps rebuilds byte-identical.
-    event.add("dtstamp", record.last_modified)
-    event.add("last-modified", record.last_modified)
-    event.add("sequence", record.sequence)
-    # date objects give VALUE=DATE; DTEND is exclusive, so a one-day event ends the day after.
-    event.add("dtstart", content.start)
-    event.add("dtend", content.end)
-    event.add("summary", content.summary)
-    event.add("description", content.description)
-    if content.categories:
-        event.add("categories", list(content.categories))
-    event.add("status", content.status)
-    event.add("class", "PUBLIC")
-    # Deadlines must not block anyone's free/busy time.
-    event.add("transp", "TRANSPARENT")
-    event.add("x-microsoft-cdo-busystatus", "FREE")
-    event.add("x-microsoft-cdo-intendedstatus", "FREE")
-    event.add("x-microsoft-cdo-alldayevent", "TRUE")
-    if content.url:
-        event.add("url", content.url)
-    return event.to_ical()
+    """One VEVENT, rendered (``icsrender``). Memoised: a rebuild re-renders only events whose
+    content or stamps changed."""
+    return event_bytes(content, record)
 
 
 # --- feeds ----------------------------------------------------------------------------------
@@ -295,6 +277,12 @@ def feed_specs(catalog: Catalog, settings: Settings) -> tuple[list[FeedSpec], li
             everything,
         )
     ]
+    # One pass over the milestones instead of one per organisation; a dict keyed by the
+    # organisation matches as ``in`` does (by equality), in plan order.
+    by_organisation: dict[Organisation, list[PlannedMilestone]] = {}
+    for planned in everything:
+        for organisation in dict.fromkeys(planned.organisations):
+            by_organisation.setdefault(organisation, []).append(planned)
     problems: list[str] = []
     taken = {WHOLE: "the whole feed"}
     for plan in plans:
@@ -323,7 +311,7 @@ def feed_specs(catalog: Catalog, settings: Settings) -> tuple[list[FeedSpec], li
             )
             continue
         taken[organisation.slug] = f"organisation '{organisation.name}'"
-        mine = tuple(m for m in everything if organisation in m.organisations)
+        mine = tuple(by_organisation.get(organisation, ()))
         specs.append(
             FeedSpec(
                 organisation.slug,
@@ -339,6 +327,8 @@ def feed_specs(catalog: Catalog, settings: Settings) -> tuple[list[FeedSpec], li
 
 
 def _calendar_head() -> Calendar:
+    from icalendar import Calendar
+
     cal = Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
@@ -358,6 +348,8 @@ def _wrap(head: bytes, parts: Iterable[bytes]) -> bytes:
 def _calendar_bytes(
     title: str, description: str, refresh: timedelta, events: Iterable[bytes]
 ) -> bytes:
+    from icalendar import vDuration
+
     cal = _calendar_head()
     cal.calendar_name = _line(title)  # NAME (RFC 7986) and X-WR-CALNAME (Google, Outlook)
     cal.description = _line(description)  # DESCRIPTION (RFC 7986) and X-WR-CALDESC
