@@ -8,10 +8,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from functools import cached_property
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from notifier.directory import Directory, load_directory
+from notifier.directory import Directory, Resolution, load_directory
 from notifier.errors import PlanError
 from notifier.limits import merge_repeats
 from notifier.model import (
@@ -61,6 +62,28 @@ class Catalog:
     def plan(self, plan_id: str) -> Plan | None:
         return next((p for p in self.plans if p.id == plan_id), None)
 
+    @cached_property
+    def by_key(self) -> dict[str, tuple[PlannedMilestone, ...]]:
+        """The milestones of each key, in plan order. Made once: a catalog is not changed
+        after it is built (a reload builds a new one)."""
+        return group_by_key(self.milestones)
+
+
+def group_by_key(
+    milestones: Sequence[PlannedMilestone],
+) -> dict[str, tuple[PlannedMilestone, ...]]:
+    found: dict[str, list[PlannedMilestone]] = {}
+    for planned in milestones:
+        found.setdefault(planned.key, []).append(planned)
+    return {key: tuple(same) for key, same in found.items()}
+
+
+def milestones_by_key(catalog: Catalog) -> dict[str, tuple[PlannedMilestone, ...]]:
+    """``Catalog.by_key``, also of anything else that holds milestones (as tests pass)."""
+    if isinstance(catalog, Catalog):
+        return catalog.by_key
+    return group_by_key(catalog.milestones)
+
 
 @dataclass(frozen=True)
 class PlanSpan:
@@ -100,6 +123,8 @@ def build_catalog(plan_files: list[PlanFile], directory: Directory) -> Catalog:
     seen_plans: dict[str, Path | None] = {}
     refused: list[tuple[Plan, RefusedAction]] = []
     kept: list[str] = []
+    resolutions: dict[str, Resolution] = {}
+    suggestions: dict[str, str | None] = {}
     for plan_file in plan_files:
         plan = plan_file.plan
         if plan.id in seen_plans:
@@ -140,9 +165,14 @@ def build_catalog(plan_files: list[PlanFile], directory: Directory) -> Catalog:
             dated, repeats = merge_repeats(dated)
             if repeats:
                 problems.append(_repeats_note(action, where, location, repeats))
-            resolution = directory.resolve(action.who)
+            # A large plan names the same few organisations over and over.
+            resolution = resolutions.get(action.who)
+            if resolution is None:
+                resolution = resolutions[action.who] = directory.resolve(action.who)
             for name in resolution.unknown:
-                suggestion = directory.suggestion(name)
+                if name not in suggestions:
+                    suggestions[name] = directory.suggestion(name)
+                suggestion = suggestions[name]
                 hint = (
                     f"Did you mean '{suggestion}'? Add '{name}' to its aliases in {DIRECTORY_FILE}."
                     if suggestion

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 from pathlib import Path
 
 
@@ -121,7 +122,7 @@ class PlannedMilestone:
     milestone: Milestone
     organisations: tuple[Organisation, ...] = field(default=())
 
-    @property
+    @cached_property
     def key(self) -> str:
         """Stable identity: survives edits of text and reordering of the plan.
 

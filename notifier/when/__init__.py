@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 from notifier.model import Milestone, Reading
 from notifier.when.expressions import Item
@@ -52,10 +53,14 @@ class Explanation:
     starts: bool  # due on the window's first day (a start word)
 
 
+@lru_cache(maxsize=1 << 14)
 def read_when(text: str, plan_year: int) -> Reading:
     """Read one "När?" text: its milestones in text order, or the reason it cannot be read.
 
     ``plan_year`` is the year for texts that name none. Never raises on a str.
+
+    Memoised (the reading is immutable and depends on nothing else): a large plan says the
+    same few things many times ("löpande", "senast juni"), and loading reads each twice.
     """
     try:
         _, milestones = _read(text, plan_year)
