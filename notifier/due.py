@@ -16,7 +16,7 @@ so nothing is skipped; after downtime, the recipients get one late reminder inst
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import Enum
@@ -171,13 +171,34 @@ def due_items(
     groups: dict[str, list[Outgoing[Any]]] = defaultdict(list)
     for item in items:
         groups[item.group].append(item)
+    return decide(groups.values(), snapshot.get, now, lease)
+
+
+Lookup = Callable[[tuple[str, str]], LedgerEntry | None]
+
+
+def decide(
+    groups: Iterable[Sequence[Outgoing[Any]]],
+    lookup: Lookup,
+    now: datetime,
+    lease: timedelta = DEFAULT_LEASE,
+    ahead: Iterable[Outgoing[Any]] | None = None,
+) -> DuePlan:
+    """The catch-up rule over ``groups`` (each the messages of one group), reading the ledger
+    through ``lookup`` ((key, address) -> entry): what ``due_items`` decides.
+
+    ``ahead``: every message of the groups not yet due (send time after ``now``), by send
+    time; None: found in ``groups``. Only the earliest one some recipient still waits for
+    matters (the next wake-up), so they are looked at in that order and no further: a
+    caller that reads the ledger one entry at a time reads a few, not one per message.
+    """
     plan = DuePlan()
     wake: list[datetime] = []
-    for members in groups.values():
+    found: list[Outgoing[Any]] = []
+    for members in groups:
         started = [i for i in members if i.send_at <= now]
-        for item in members:
-            if item.send_at > now and _any_open(item, snapshot):
-                wake.append(item.send_at)
+        if ahead is None:
+            found.extend(i for i in members if i.send_at > now)
         if not started:
             continue
         latest = max(started, key=lambda i: (i.send_at, i.key))
@@ -187,7 +208,7 @@ def due_items(
             live = item is latest and latest_live
             reason = EXPIRED if item is latest else superseded
             for recipient in item.recipients:
-                entry = snapshot.get((item.key, recipient.address))
+                entry = lookup((item.key, recipient.address))
                 if not live:
                     if is_open(entry):
                         plan.skip.append(Skip(item, recipient, reason))
@@ -197,13 +218,16 @@ def due_items(
                     plan.send.append(Delivery(item, recipient))
                 elif state is Status.WAITING and at is not None:
                     wake.append(at)
+    later = sorted(found, key=lambda i: i.send_at) if ahead is None else ahead
+    for item in later:
+        if wake and item.send_at >= min(wake):
+            break
+        if any(is_open(lookup((item.key, r.address))) for r in item.recipients):
+            wake.append(item.send_at)
+            break
     plan.send.sort(key=lambda d: (d.item.send_at, d.key, d.address))
     plan.skip.sort(key=lambda s: (s.item.send_at, s.key, s.address))
     return DuePlan(plan.send, plan.skip, min(wake) if wake else None)
-
-
-def _any_open(item: Outgoing[Any], snapshot: Snapshot) -> bool:
-    return any(is_open(snapshot.get((item.key, r.address))) for r in item.recipients)
 
 
 def backoff(attempts: int) -> timedelta:

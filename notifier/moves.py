@@ -49,3 +49,24 @@ def with_moved_dates(catalog: Catalog, statuses: Statuses) -> Catalog:
     if not changed:
         return catalog
     return replace(catalog, milestones=tuple(milestones))
+
+
+# The last few catalogs moved, newest first, kept by reference (see ``moved_catalog``).
+_MOVED: list[tuple[Catalog, tuple[tuple[str, DueMove], ...], Catalog]] = []
+_MOVED_KEPT = 2
+
+
+def moved_catalog(catalog: Catalog, statuses: Statuses) -> Catalog:
+    """``with_moved_dates``, and the same object again for the same moves: what a daemon's
+    wake-ups keep per catalog (``planner``) then holds from one wake-up to the next."""
+    moves = tuple(
+        sorted((key, entry.moved) for key, entry in statuses.items() if entry.moved is not None)
+    )
+    if not moves:
+        return catalog
+    for known, seen, result in list(_MOVED):
+        if known is catalog and seen == moves:
+            return result
+    result = with_moved_dates(catalog, statuses)
+    _MOVED[:] = [(catalog, moves, result), *_MOVED[: _MOVED_KEPT - 1]]
+    return result

@@ -11,9 +11,10 @@ responsible organisation, and the coordinator for an organisation without an add
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from notifier.model import PlannedMilestone, Recipient
+from notifier.model import Organisation, PlannedMilestone, Recipient
 from notifier.settings import Settings
 from notifier.workdays import next_working_day
 
@@ -37,8 +38,14 @@ def local_time(day: date, at: time, settings: Settings) -> datetime:
     The round trip through UTC normalises a wall time that does not exist (inside the spring
     DST gap) to a real instant; 08:00 is never affected.
     """
-    naive_local = datetime.combine(day, at, tzinfo=zone(settings))
-    return naive_local.astimezone(UTC).astimezone(zone(settings))
+    return _local_time(day, at, settings.reminders.timezone)
+
+
+# Memoised: every message of a large plan asks for one of a few hundred send days.
+@lru_cache(maxsize=1 << 12)
+def _local_time(day: date, at: time, timezone: str) -> datetime:
+    local = ZoneInfo(timezone)
+    return datetime.combine(day, at, tzinfo=local).astimezone(UTC).astimezone(local)
 
 
 def start_of_day(day: date, settings: Settings) -> datetime:
@@ -77,14 +84,22 @@ def recipients_for(planned: PlannedMilestone, settings: Settings) -> tuple[Recip
     organisations share one message to the coordinator naming all of them. When the
     coordinator's address is also an organisation's own address, that direct message wins.
     """
+    return _recipients(planned.organisations, settings.coordinator.email)
+
+
+# Memoised: a large plan has thousands of milestones but few distinct lists of organisations.
+@lru_cache(maxsize=1 << 12)
+def _recipients(
+    organisations: tuple[Organisation, ...], coordinator_email: str
+) -> tuple[Recipient, ...]:
     direct: dict[str, list[str]] = {}
     stand_in: dict[str, list[str]] = {}
-    for organisation in planned.organisations:
+    for organisation in organisations:
         if organisation.emails:
             for address in organisation.emails:
                 _add(direct, address, organisation.name)
         else:
-            _add(stand_in, settings.coordinator.email, organisation.name)
+            _add(stand_in, coordinator_email, organisation.name)
     recipients = [Recipient(a, ", ".join(names)) for a, names in direct.items()]
     recipients += [
         Recipient(a, ", ".join(names), via_coordinator=True)

@@ -33,9 +33,11 @@ from notifier.compose import message_id, recipient_identity
 from notifier.due import (
     DEFAULT_LEASE,
     Delivery,
+    DuePlan,
     Outgoing,
     Skip,
     backoff,
+    decide,
     due_items,
     is_open,
 )
@@ -44,8 +46,17 @@ from notifier.kinds.base import Kind, MessageComposer, Sources, Span
 from notifier.ledger import DueChange, Ledger
 from notifier.mail import Mailer, SendResult
 from notifier.model import Recipient
-from notifier.moves import with_moved_dates
-from notifier.records import KnownDue, RecordedProblem, StatusEntry
+from notifier.moves import moved_catalog
+from notifier.planner import (
+    PlanIndex,
+    Reader,
+    all_items,
+    ledger_memory,
+    plan_index,
+    quiet_of,
+    wake_view,
+)
+from notifier.records import KnownDue, RecordedProblem, Snapshot, StatusEntry
 from notifier.schedule import DAY, WEEK, start_of_day, zone
 from notifier.settings import Settings
 
@@ -192,15 +203,15 @@ def send_due_once(
     # Read first: a due date the coordinator moved is the date every kind goes by, and the
     # change notice tells the organisations of it as of any other moved date.
     report.statuses = ledger.statuses()
-    catalog = with_moved_dates(catalog, report.statuses)
+    catalog = moved_catalog(catalog, report.statuses)
     if any(kind.reads_due_dates for kind in wanted):
         report.changes = _record_due_dates(catalog, ledger, now)
     known, problems = ledger.known_due_dates(), tuple(ledger.problems())
     history = ledger.status_entries()
-    items = planned_messages(catalog, settings, known, now, problems, kinds, registry, history)
-    snapshot = ledger.snapshot()
+    index = plan_index(catalog, settings, wanted)
+    others = _other_messages(catalog, settings, known, now, problems, wanted, history)
+    plan, snapshot = _look(index, others, wanted, ledger, now, lease)
     sources = Sources(catalog, settings, now, known, problems, snapshot, report.statuses, history)
-    plan = due_items(items, snapshot, now, lease)
     handlers = by_name(registry)
     quiet = _silenced(plan.send, handlers, sources)
     report.skipped = ledger.mark_skipped([*plan.skip, *quiet], now)
@@ -249,6 +260,55 @@ def send_due_once(
                 break
     report.next_wake = min(wake) if wake else None
     return report
+
+
+def _other_messages(
+    catalog: Catalog,
+    settings: Settings,
+    known: Mapping[str, KnownDue],
+    now: datetime,
+    problems: tuple[RecordedProblem, ...],
+    wanted: Sequence[Kind[Any]],
+    history: Sequence[StatusEntry],
+) -> dict[str, list[Outgoing[Any]]]:
+    """The messages of the kinds that are not plan-only, as ``planned_messages`` lists them."""
+    sources = Sources(catalog, settings, now, known, problems, status_history=history)
+    span = Span(now - _REACH, now + _REACH)
+    return {kind.name: kind.messages(sources, span) for kind in wanted if not kind.plan_only}
+
+
+def _look(
+    index: PlanIndex,
+    others: dict[str, list[Outgoing[Any]]],
+    wanted: Sequence[Kind[Any]],
+    ledger: Ledger,
+    now: datetime,
+    lease: timedelta,
+) -> tuple[DuePlan, Snapshot]:
+    """What to send, skip and wake for, and the ledger rows it was decided from.
+
+    Decided as ``due_items`` decides over the whole ledger. Once this process has read the
+    ledger whole, a step with nothing to send reads only the rows it needs (``planner``);
+    one with something to send reads it whole again, as the cap, digests and escalations
+    judge from all of it.
+    """
+    memory = ledger_memory(ledger)
+    if memory is not None and memory.complete:
+        quiet = quiet_of(memory, index)
+        view = wake_view(index, others, now, quiet)
+        reader = Reader(ledger, memory)
+        plan = decide(view.groups, reader, now, lease, view.ahead)
+        if not plan.send:
+            quiet.note(index, view, memory)
+            return plan, reader.snapshot()
+    snapshot = ledger.snapshot()
+    if memory is not None:
+        memory.learn(snapshot)
+        # What the whole ledger shows settled holds for every later step: learn it now, in
+        # the step that reads it all anyway, rather than in the next one.
+        quiet = quiet_of(memory, index)
+        quiet.note(index, wake_view(index, others, now, quiet), memory)
+    return due_items(all_items(index, wanted, others), snapshot, now, lease), snapshot
 
 
 def _record_due_dates(catalog: Catalog, ledger: Ledger, now: datetime) -> list[DueChange]:

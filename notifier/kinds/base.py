@@ -94,6 +94,9 @@ class Kind(ABC, Generic[P]):
     repeats: ClassVar[bool] = False
     # It reads the due dates the ledger has seen move, so the plan's must be recorded first.
     reads_due_dates: ClassVar[bool] = False
+    # Its messages follow from the plan and the settings alone: not from the moment, the span
+    # or the ledger. The daemon then lists them once per plan, not at every wake-up.
+    plan_only: ClassVar[bool] = False
 
     @property
     def template_names(self) -> tuple[str, ...]:

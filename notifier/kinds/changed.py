@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
+from notifier.catalog import milestones_by_key
 from notifier.due import Outgoing
 from notifier.kinds.base import (
     Context,
@@ -50,14 +51,17 @@ def change_notices(
     catalog: Catalog, settings: Settings, known: Mapping[str, KnownDue]
 ) -> list[ChangeNotice]:
     notices: list[ChangeNotice] = []
-    for planned in catalog.milestones:
-        record = known.get(planned.key)
-        if (
-            record is None
-            or record.previous_due is None
-            or record.changed_at is None
-            or record.due != planned.milestone.due
-        ):
+    # From the few dates that moved, not from every milestone of a large plan.
+    moved = [
+        (planned, record)
+        for key, record in known.items()
+        if record.previous_due is not None and record.changed_at is not None
+        for planned in milestones_by_key(catalog).get(key, ())
+    ]
+    for planned, record in moved:
+        if record.previous_due is None or record.changed_at is None:
+            continue
+        if record.due != planned.milestone.due:
             continue
         notices.append(
             Outgoing(

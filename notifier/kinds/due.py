@@ -81,6 +81,7 @@ class DueNoticeKind(Kind[None]):
     name = NAME
     label = "due notice"
     nouns = ("due notice", "due notices")
+    plan_only = True
 
     def messages(self, sources: Sources, span: Span) -> list[DueNotice]:
         return due_notices(sources.catalog, sources.settings)

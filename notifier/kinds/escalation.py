@@ -26,9 +26,12 @@ series has gone out, it goes on for as long as the milestone is not done.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from notifier.due import SUPERSEDED, Outgoing
@@ -76,8 +79,13 @@ def escalation_key(planned: PlannedMilestone, day: date) -> str:
 
 def first_day(due: date, settings: Settings) -> date:
     """The ``after_working_days``-th working day after ``due``."""
+    return _first_day(due, settings.escalation.after_working_days)
+
+
+@lru_cache(maxsize=1 << 12)
+def _first_day(due: date, after_working_days: int) -> date:
     day, counted = due, 0
-    while counted < settings.escalation.after_working_days:
+    while counted < after_working_days:
         day += DAY
         counted += is_working_day(day)
     return day
@@ -122,18 +130,46 @@ def escalations(
         return []
     every = settings.escalation.every_days
     start, end = local_date(span.start, settings), local_date(span.end, settings)
-    boss = coordinator(settings)
+    series = _series_of(catalog, settings)
     done = done_moments(history)
+    # Every escalation goes out at the send time of its day, so the span's two local days,
+    # and on each whether the span begins (ends) after that day's send time, say which ones
+    # fall in, before or after it: the same list again for the same answers.
+    seen = (
+        start,
+        end,
+        send_time(start, settings) < span.start,
+        send_time(end, settings) < span.end,
+        tuple(sorted(done.items())),
+    )
+    listed = series.listed.get(seen)
+    if listed is None:
+        listed = _listed(series, every, span, start, end, done)
+        series.listed = {seen: listed}
+    # The same list object while nothing that decides it changes: a daemon's wake-ups then
+    # also keep what they derive from it (``planner``). Callers only read it.
+    return listed
+
+
+def _listed(
+    series: _Series,
+    every: int,
+    span: Span,
+    start: date,
+    end: date,
+    done: dict[str, datetime],
+) -> list[Escalation]:
+    settings = series.settings
     items: list[Escalation] = []
-    for planned in catalog.milestones:
-        first = first_day(planned.milestone.due, settings)
-        recipients = _with_coordinator(recipients_for(planned, settings), boss)
+    # A milestone whose first escalation comes after the span has none in or before it.
+    for index in range(bisect_right(series.firsts, end)):
+        first, planned = series.firsts[index], series.milestones[index]
         done_at = done.get(planned.key)
         # From the day it was done, if earlier: the first escalation after it must be seen.
         since = start if done_at is None else min(start, local_date(done_at, settings))
         before: Escalation | None = None
         for number, day in _series(first, every, since, end):
-            item = _escalation(planned, number, send_time(day, settings), recipients)
+            item = series.item(index, number, day)
             if item.send_at < span.start:
                 before = item
             elif item.send_at < span.end:
@@ -143,6 +179,59 @@ def escalations(
         if before is not None:
             items.append(before)
     return by_time(items)
+
+
+@dataclass
+class _Series:
+    """What escalations need of one catalog under one settings, whatever the span: each
+    milestone's first escalation day and recipients, in order of that day, and each
+    escalation made so far (a daemon asks again at every wake-up)."""
+
+    catalog: Catalog
+    settings: Settings
+    firsts: list[date]
+    milestones: list[PlannedMilestone]
+    recipients: list[tuple[Recipient, ...]]
+    made: dict[tuple[int, int, date], Escalation] = field(default_factory=dict)
+    # The list last made, under what decides it (see ``escalations``).
+    listed: dict[tuple[Any, ...], list[Escalation]] = field(default_factory=dict)
+
+    def item(self, index: int, number: int, day: date) -> Escalation:
+        made = self.made.get((index, number, day))
+        if made is None:
+            planned, recipients = self.milestones[index], self.recipients[index]
+            made = _escalation(planned, number, send_time(day, self.settings), recipients)
+            self.made[(index, number, day)] = made
+        return made
+
+
+# The last few catalogs asked about, newest first; kept by reference, so the identity test
+# cannot match a new object that reuses an old one's id.
+_SERIES: list[_Series] = []
+_SERIES_KEPT = 2
+
+
+def _series_of(catalog: Catalog, settings: Settings) -> _Series:
+    for series in list(_SERIES):
+        if series.catalog is catalog and series.settings is settings:
+            return series
+    boss = coordinator(settings)
+    rows = sorted(
+        (
+            (first_day(planned.milestone.due, settings), index, planned)
+            for index, planned in enumerate(catalog.milestones)
+        ),
+        key=lambda row: (row[0], row[1]),
+    )
+    series = _Series(
+        catalog,
+        settings,
+        [first for first, _, _ in rows],
+        [planned for _, _, planned in rows],
+        [_with_coordinator(recipients_for(planned, settings), boss) for _, _, planned in rows],
+    )
+    _SERIES[:] = [series, *_SERIES[: _SERIES_KEPT - 1]]
+    return series
 
 
 def done_moments(history: Sequence[StatusEntry]) -> dict[str, datetime]:

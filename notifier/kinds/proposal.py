@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from email.message import EmailMessage
 
+from notifier.catalog import milestones_by_key
 from notifier.due import Outgoing
 from notifier.kinds.base import (
     Context,
@@ -49,10 +50,11 @@ def proposal_key(planned: PlannedMilestone, entry: StatusEntry) -> str:
 
 def proposals(sources: Sources) -> list[Proposal]:
     """One notice per needs-new-date entry about a milestone of the plans."""
-    by_key = {planned.key: planned for planned in sources.catalog.milestones}
+    by_key = milestones_by_key(sources.catalog)
     notices: list[Proposal] = []
     for entry in sources.status_history:
-        planned = by_key.get(entry.milestone_key)
+        # The last milestone of a key, as a dict of every milestone by key would hold.
+        planned = by_key.get(entry.milestone_key, (None,))[-1]
         if entry.state != "needs-new-date" or entry.proposed_due is None or planned is None:
             continue
         notices.append(

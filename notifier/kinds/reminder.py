@@ -163,6 +163,7 @@ class ReminderKind(Kind[timedelta]):
     name = NAME
     label = "reminder"
     nouns = ("reminder", "reminders")
+    plan_only = True
 
     def messages(self, sources: Sources, span: Span) -> list[Reminder]:
         return reminders(sources.catalog, sources.settings)
