@@ -6,50 +6,76 @@ This is the only module that prints for the user or chooses an exit code.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import NoReturn, TextIO
 
-from notifier.commands import (
-    feeds,
-    ledger,
-    mailing,
-    milestones,
-    overview,
-    plans,
-    reminders,
-    service,
-)
 from notifier.commands.base import EXIT_PROBLEMS, EXIT_USAGE, Context
 from notifier.config import ENV_CONFIG, config_path
 from notifier.errors import ConfigError, DeliveryError, UserError
 
-SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
-    plans.add_validate,
-    plans.add_when,
-    plans.add_import,
-    feeds.add_serve,
-    feeds.add_feed,
-    feeds.add_feeds,
-    mailing.add_send_test,
-    reminders.add_schedule,
-    reminders.add_simulate,
-    service.add_run,
-    service.add_status,
-    milestones.add_milestones,
-    milestones.add_done,
-    milestones.add_reopen,
-    milestones.add_report,
-    overview.add_overview_url,
-    ledger.add_ledger,
-)
+# Every subcommand: the module of notifier.commands that defines it and the function there that
+# adds its parser. A run imports only the module of its own command (each pulls in libraries
+# of its own: the web server, the scheduler, iCalendar, the document readers); the full list
+# is built for the help and for a command line the short look cannot place.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "validate": ("plans", "add_validate"),
+    "when": ("plans", "add_when"),
+    "import": ("plans", "add_import"),
+    "serve": ("feeds", "add_serve"),
+    "feed": ("feeds", "add_feed"),
+    "feeds": ("feeds", "add_feeds"),
+    "send-test": ("mailing", "add_send_test"),
+    "schedule": ("reminders", "add_schedule"),
+    "simulate": ("reminders", "add_simulate"),
+    "run": ("service", "add_run"),
+    "status": ("service", "add_status"),
+    "milestones": ("milestones", "add_milestones"),
+    "done": ("milestones", "add_done"),
+    "reopen": ("milestones", "add_reopen"),
+    "report": ("milestones", "add_report"),
+    "overview-url": ("overview", "add_overview_url"),
+    "ledger": ("ledger", "add_ledger"),
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _adder(name: str) -> Callable[[argparse._SubParsersAction], None]:
+    module, function = COMMANDS[name]
+    adder: Callable[[argparse._SubParsersAction], None] = getattr(
+        importlib.import_module(f"notifier.commands.{module}"), function
+    )
+    return adder
+
+
+class _Refused(Exception):
+    """The short look at the command line could not make sense of it."""
+
+
+class _GlobalOptions(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise _Refused(message)
+
+
+def command_named(argv: Sequence[str]) -> str | None:
+    """The subcommand ``argv`` runs, read past the global options; None when that takes the
+    full parser (help, a mistake, no command)."""
+    options = _GlobalOptions(add_help=False)
+    options.add_argument("--config")
+    options.add_argument("--debug", action="store_true")
+    try:
+        _, rest = options.parse_known_args(list(argv))
+    except _Refused:
+        return None
+    return rest[0] if rest and rest[0] in COMMANDS else None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser; with ``only``, knowing that one subcommand alone."""
     parser = argparse.ArgumentParser(
         prog="notifier",
         description="Reminders and calendar feeds for an action plan.",
@@ -61,8 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in SUBCOMMANDS:
-        add(sub)
+    for name in COMMANDS:
+        if only is None or name == only:
+            _adder(name)(sub)
     return parser
 
 
@@ -76,9 +103,10 @@ def main(
     stdin: TextIO | None = None,
     clock: Callable[[], datetime] = _now,
 ) -> int:
-    parser = build_parser()
+    words = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(command_named(words))
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(words)
     except SystemExit as exit_:
         return int(exit_.code or 0)
     out = stdout or sys.stdout

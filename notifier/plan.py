@@ -18,7 +18,6 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
-import tomli_w
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -540,4 +539,7 @@ def plan_paths(folder: Path) -> list[Path]:
 
 def dump_plan(data: dict[str, Any]) -> str:
     """The plan file text for plan data as the importer makes it."""
+    # Imported here: only ``notifier import`` writes plans.
+    import tomli_w
+
     return header(data["year"]) + "\n" + tomli_w.dumps(data, multiline_strings=True)

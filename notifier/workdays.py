@@ -16,9 +16,6 @@ from __future__ import annotations
 from datetime import date, timedelta
 from functools import cache
 
-import holidays
-from holidays import DE_FACTO, PUBLIC
-
 _SATURDAY = 5
 # Guards the loops below against a calendar bug turning them endless: Sweden never has more
 # than a handful of non-working days in a row.
@@ -28,6 +25,10 @@ _MAX_STEPS = 31
 @cache
 def _holidays(year: int) -> dict[date, str]:
     """The year's non-working holidays with their Swedish names (cached: called per reminder)."""
+    # Imported at first use: commands that never ask for a working day start without it.
+    import holidays
+    from holidays import DE_FACTO, PUBLIC
+
     calendar = holidays.country_holidays(
         "SE", years=year, categories=(PUBLIC, DE_FACTO), language="sv"
     )

@@ -12,7 +12,6 @@ from notifier.commands.base import EXIT_OK, EXIT_PROBLEMS, Context
 from notifier.compose import Composer
 from notifier.errors import UserError
 from notifier.files import atomic_write
-from notifier.importer import import_file
 from notifier.links import LINK_HINT, link_problem
 from notifier.model import Location, Problem
 from notifier.plan import dump_plan, is_valid_id
@@ -167,6 +166,8 @@ def import_command(args: argparse.Namespace, context: Context) -> int:
             ["--dry-run shows what a revision changes: it needs --into PLAN"],
             hint="e.g. notifier import ny-plan.docx --into plan/gotland-2024.toml --dry-run",
         )
+    from notifier.importer import import_file
+
     data = import_file(args.file, plan_id=args.id)
     text = dump_plan(data)
     if args.output is None:
@@ -204,6 +205,8 @@ def _revise(args: argparse.Namespace, context: Context) -> int:
             [f"{args.into}: its id is '{old['id']}'; --id {args.id} would change it"],
             hint="A revision keeps the plan's id; leave out --id, or import into a new file.",
         )
+    from notifier.importer import import_file
+
     revision = revise(old, import_file(args.file, plan_id=args.id or old.get("id")))
     context.stdout.write("\n".join(summary(revision, str(args.file), str(args.into))) + "\n")
     if args.dry_run:
