@@ -18,13 +18,13 @@ client needs one for dates; README, "What calendar clients need").
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
+from json.encoder import encode_basestring
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal
 
@@ -93,18 +93,17 @@ class EventContent:
 
     @property
     def digest(self) -> str:
-        data = {
-            "render": RENDER_VERSION,
-            "uid": self.uid,
-            "summary": self.summary,
-            "description": self.description,
-            "start": self.start.isoformat(),
-            "end": self.end.isoformat(),
-            "status": self.status,
-            "categories": list(self.categories),
-            "url": self.url,
-        }
-        text = json.dumps(data, ensure_ascii=False, sort_keys=True)
+        """SHA-256 of the content as ``json.dumps(..., ensure_ascii=False, sort_keys=True)``
+        writes it (the history stores it: it must never change for the same content),
+        written here directly: a large plan has many thousand events to digest."""
+        q = encode_basestring
+        categories = ", ".join(q(c) for c in self.categories)
+        text = (
+            f'{{"categories": [{categories}], "description": {q(self.description)}, '
+            f'"end": {q(self.end.isoformat())}, "render": {q(RENDER_VERSION)}, '
+            f'"start": {q(self.start.isoformat())}, "status": {q(self.status)}, '
+            f'"summary": {q(self.summary)}, "uid": {q(self.uid)}, "url": {q(self.url)}}}'
+        )
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -368,9 +367,13 @@ def _render(
     specs, problems = feed_specs(catalog, settings)
     refresh = parse_duration(settings.feeds.refresh)
     rendered = {uid: _event_bytes(c, history.events[uid]) for uid, c in contents.items()}
+    # Each milestone's UID once, not once per feed that holds it.
+    uids = {id(m): milestone_uid(m) for m in catalog.milestones}
     feeds = {}
     for spec in specs:
-        keyed = sorted((m.milestone.due, milestone_uid(m)) for m in spec.milestones)
+        keyed = sorted(
+            (m.milestone.due, uids.get(id(m)) or milestone_uid(m)) for m in spec.milestones
+        )
         body = _calendar_bytes(
             spec.title, spec.description, refresh, (rendered[uid] for _, uid in keyed)
         )

@@ -12,6 +12,7 @@ sequence, and never right after a backslash or caret, which moves to the next li
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ def fold(line: bytes) -> bytes:
     return _FOLD.join(parts)
 
 
+@lru_cache(maxsize=1 << 12)
 def _stamp(moment: datetime) -> str | None:
     """'20240506T120000Z' for a UTC moment; None for any other (rendered the slow way)."""
     if moment.tzinfo is None or moment.utcoffset() != timedelta(0):
@@ -61,8 +63,23 @@ def _stamp(moment: datetime) -> str | None:
     return moment.strftime("%Y%m%dT%H%M%SZ")
 
 
+@lru_cache(maxsize=1 << 12)
 def _day(day: date) -> str:
     return f"{day.year:04d}{day.month:02d}{day.day:02d}"
+
+
+def _line(name: str, value: str) -> bytes:
+    return fold(f"{name}:{value}".encode())
+
+
+_CRLF = b"\r\n"
+_MIDDLE = b"CLASS:PUBLIC\r\n"
+_TAIL = (
+    b"X-MICROSOFT-CDO-ALLDAYEVENT:TRUE\r\n"
+    b"X-MICROSOFT-CDO-BUSYSTATUS:FREE\r\n"
+    b"X-MICROSOFT-CDO-INTENDEDSTATUS:FREE\r\n"
+    b"END:VEVENT\r\n"
+)
 
 
 def event_bytes(content: EventContent, record: EventRecord) -> bytes:
@@ -78,32 +95,36 @@ def event_bytes(content: EventContent, record: EventRecord) -> bytes:
     ):
         # Not what ``feed`` makes; icalendar decides (and refuses a raw line break).
         return reference_event_bytes(content, record)
-    lines = [
-        f"SUMMARY:{escape_text(content.summary)}",
-        f"DTSTART;VALUE=DATE:{_day(content.start)}",
-        f"DTEND;VALUE=DATE:{_day(content.end)}",
-        f"DTSTAMP:{stamp}",
-        f"UID:{escape_text(content.uid)}",
-        f"SEQUENCE:{int(record.sequence)}",
+    # Lines that can never reach 75 octets are written whole; the rest are folded.
+    dates = (
+        f"DTSTART;VALUE=DATE:{_day(content.start)}\r\n"
+        f"DTEND;VALUE=DATE:{_day(content.end)}\r\n"
+        f"DTSTAMP:{stamp}\r\n"
+    )
+    parts = [
+        b"BEGIN:VEVENT\r\n",
+        _line("SUMMARY", escape_text(content.summary)),
+        _CRLF,
+        dates.encode(),
+        _line("UID", escape_text(content.uid)),
+        _CRLF,
+        f"SEQUENCE:{int(record.sequence)}\r\n".encode(),
     ]
     if content.categories:
-        lines.append("CATEGORIES:" + ",".join(escape_text(c) for c in content.categories))
-    lines += [
-        "CLASS:PUBLIC",
-        f"DESCRIPTION:{escape_text(content.description)}",
-        f"LAST-MODIFIED:{stamp}",
-        f"STATUS:{escape_text(content.status)}",
-        "TRANSP:TRANSPARENT",
+        parts += [_line("CATEGORIES", ",".join(escape_text(c) for c in content.categories)), _CRLF]
+    parts += [
+        _MIDDLE,
+        _line("DESCRIPTION", escape_text(content.description)),
+        _CRLF,
+        f"LAST-MODIFIED:{stamp}\r\n".encode(),
+        _line("STATUS", escape_text(content.status)),
+        _CRLF,
+        b"TRANSP:TRANSPARENT\r\n",
     ]
     if content.url:
-        lines.append(f"URL:{content.url}")
-    lines += [
-        "X-MICROSOFT-CDO-ALLDAYEVENT:TRUE",
-        "X-MICROSOFT-CDO-BUSYSTATUS:FREE",
-        "X-MICROSOFT-CDO-INTENDEDSTATUS:FREE",
-    ]
-    body = b"\r\n".join(fold(line.encode("utf-8")) for line in lines)
-    return b"BEGIN:VEVENT\r\n" + body + b"\r\nEND:VEVENT\r\n"
+        parts += [_line("URL", content.url), _CRLF]
+    parts.append(_TAIL)
+    return b"".join(parts)
 
 
 def reference_event_bytes(content: EventContent, record: EventRecord) -> bytes:

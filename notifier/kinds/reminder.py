@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from notifier.checks import parse_duration
@@ -44,6 +45,7 @@ FELL_DUE = "the milestone fell due"
 Reminder = Outgoing[timedelta]
 
 
+@lru_cache(maxsize=256)
 def lead_label(lead: timedelta) -> str:
     """'30d', '12h', '15m' or '45s': the largest unit that divides the lead."""
     seconds = int(lead.total_seconds())
@@ -116,14 +118,22 @@ def reminders(catalog: Catalog, settings: Settings) -> list[Reminder]:
     A reminder is worth sending until its milestone is due.
     """
     result: list[Reminder] = []
+    # A large plan has thousands of milestones but few plans and few distinct due dates.
+    leads_of: dict[int, list[timedelta]] = {}
+    times: dict[tuple[date, timedelta], datetime] = {}
     for planned in catalog.milestones:
         recipients = recipients_for(planned, settings)
-        due_at = start_of_day(planned.milestone.due, settings)
+        due = planned.milestone.due
+        due_at = start_of_day(due, settings)
+        leads = leads_of.get(id(planned.plan))
+        if leads is None:
+            leads = sorted(set(leads_for(planned.plan, settings)), reverse=True)
+            leads = leads_of[id(planned.plan)] = [lead for lead in leads if lead > timedelta(0)]
         by_send_time: dict[datetime, Reminder] = {}
-        for lead in sorted(set(leads_for(planned.plan, settings)), reverse=True):
-            if lead <= timedelta(0):
-                continue
-            send_at = reminder_time(planned.milestone.due, lead, settings)
+        for lead in leads:
+            send_at = times.get((due, lead))
+            if send_at is None:
+                send_at = times[(due, lead)] = reminder_time(due, lead, settings)
             key = reminder_key(planned, lead)
             by_send_time[send_at] = _reminder(key, planned, lead, send_at, due_at, recipients)
         result.extend(by_send_time.values())

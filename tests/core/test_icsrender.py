@@ -4,6 +4,7 @@ writes for them: subscribers must see no change, and the published feeds keep th
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -65,3 +66,27 @@ def test_a_stamp_not_in_utc_is_rendered_the_reference_way() -> None:
 def test_short_lines_are_not_folded() -> None:
     assert fold(b"x" * 74) == b"x" * 74
     assert fold(b"x" * 75) == b"x" * 74 + b"\r\n x"
+
+
+def test_the_content_digest_is_that_of_its_sorted_json() -> None:
+    """The feed history keeps these digests: written another way, they must not change."""
+    import hashlib
+    import json
+
+    randomness = random.Random(3339)
+    for _ in range(300):
+        item = content(randomness)
+        data = {
+            "render": "1",
+            "uid": item.uid,
+            "summary": item.summary,
+            "description": item.description + "\x00\x1f\u2028\"\\",
+            "start": item.start.isoformat(),
+            "end": item.end.isoformat(),
+            "status": item.status,
+            "categories": list(item.categories),
+            "url": item.url,
+        }
+        item = replace(item, description=data["description"])
+        text = json.dumps(data, ensure_ascii=False, sort_keys=True)
+        assert item.digest == hashlib.sha256(text.encode("utf-8")).hexdigest()
