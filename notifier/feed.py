@@ -367,12 +367,12 @@ def _render(
     specs, problems = feed_specs(catalog, settings)
     refresh = parse_duration(settings.feeds.refresh)
     rendered = {uid: _event_bytes(c, history.events[uid]) for uid, c in contents.items()}
-    # Each milestone's UID once, not once per feed that holds it.
-    uids = {id(m): milestone_uid(m) for m in catalog.milestones}
+    # Each milestone's place (due date, UID) once, not once per feed that holds it.
+    places = {id(m): (m.milestone.due, milestone_uid(m)) for m in catalog.milestones}
     feeds = {}
     for spec in specs:
         keyed = sorted(
-            (m.milestone.due, uids.get(id(m)) or milestone_uid(m)) for m in spec.milestones
+            places.get(id(m)) or (m.milestone.due, milestone_uid(m)) for m in spec.milestones
         )
         body = _calendar_bytes(
             spec.title, spec.description, refresh, (rendered[uid] for _, uid in keyed)
