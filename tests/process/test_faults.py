@@ -882,6 +882,12 @@ def test_a_ledger_that_fails_under_a_running_daemon_gives_503_names_it_and_sends
         processes.append(process)
         process.wait_for("READY=1")
         process.wait_log("send step failed")
+        # The step logs its failure, then schedules the next try: read after both.
+        _eventually(
+            lambda: json.loads(process.get("/healthz")[1])["next_wake"] is not None,
+            "the retry scheduled",
+            lambda: process.log,
+        )
         status, body = process.get("/healthz")
         assert status == 503
         health = json.loads(body)
