@@ -16,7 +16,7 @@ Targets (the 1,000x plan: bench/synthetic.py, 9,000 actions, 11,000 milestones):
 - ``notifier validate`` on the seed plan (plan/, config.toml) within 1.5x the import time of
   its own dependencies: the median wall time of fresh ``python -m notifier --config
   config.toml validate`` runs against the median of fresh ``python -c "import ..."`` runs of
-  the third-party packages validate needs (``VALIDATE_NEEDS``: configuration, templates,
+  the third-party packages validate needs (``scale_parts.VALIDATE_NEEDS``: configuration, templates,
   Swedish dates and holidays, links), alternating, in the same run. A package validate
   imports beyond that list is named: it would be a cost the reference does not carry.
 
@@ -57,7 +57,6 @@ import resource
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -66,55 +65,40 @@ import tomllib
 import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.scale_parts import (  # noqa: E402
+    VALIDATE_NEEDS,
+    WAKE_AT,
+    measure_validate,
+    measure_wakes,
+)
 from bench.synthetic import COPIES, synthetic_plan  # noqa: E402
 from notifier.catalog import Catalog, load_catalog  # noqa: E402
 from notifier.directory import load_directory  # noqa: E402
-from notifier.due import Skip  # noqa: E402
 from notifier.feed import History, refresh  # noqa: E402
 from notifier.kinds import KINDS  # noqa: E402
 from notifier.kinds.digest import digests  # noqa: E402
 from notifier.kinds.due import due_notices  # noqa: E402
 from notifier.kinds.reminder import reminders  # noqa: E402
-from notifier.ledger import SqliteLedger  # noqa: E402
-from notifier.mail import SendResult  # noqa: E402
-from notifier.model import PlannedMilestone, Recipient  # noqa: E402
 from notifier.plan import DIRECTORY_FILE, load_plan, plan_paths  # noqa: E402
 from notifier.planner import plan_index  # noqa: E402
-from notifier.sender import planned_messages, send_due_once  # noqa: E402
 from notifier.settings import Settings  # noqa: E402
 from notifier.when import read_when  # noqa: E402
 
 # The feeds are built at a moment inside the seed plan's year, as in bench/feed.py.
 NOW = datetime(2024, 5, 6, 12, 0, tzinfo=UTC)
-# The wake-ups: see the module docstring.
-WAKE_AT = datetime(2024, 10, 15, 10, 0, tzinfo=ZoneInfo("Europe/Stockholm"))
 YEAR_START = datetime(2024, 1, 1, tzinfo=UTC)
 YEAR_END = datetime(2025, 1, 1, tzinfo=UTC)
 TARGET_SECONDS = 2.0
 TARGET_MB = 300.0
 TARGET_WAKE = 0.2
 TARGET_VALIDATE = 1.5
-# What ``notifier validate`` needs besides Python: pydantic(-settings) and python-dotenv for the
-# configuration, Jinja2 to check the templates, Babel for Swedish month and day names,
-# holidays for working days (the templates' sample dates), itsdangerous for the status links.
-VALIDATE_NEEDS = (
-    "pydantic",
-    "pydantic_settings",
-    "dotenv",
-    "jinja2",
-    "babel.dates",
-    "holidays",
-    "itsdangerous",
-)
 PYTHON = sys.executable
 
 
@@ -204,132 +188,6 @@ def measure(folder: Path, rss_imports: float) -> dict[str, Any]:
     figures["traced_feeds"] = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
     return figures
-
-
-# --- Wake-ups -----------------------------------------------------------------------------
-
-
-class _Composer:
-    """A minimal message of any kind: the wake-ups measured send nothing, and one that does
-    is timed for its decision, not for rendering templates."""
-
-    def message(
-        self,
-        kind: str,
-        context: Any,
-        recipient: Recipient,
-        *,
-        key: str,
-        now: datetime,
-        settings: Settings,
-        calendar: PlannedMilestone | None = None,
-    ) -> EmailMessage:
-        message = EmailMessage()
-        message["Subject"] = f"{kind} {key}"
-        message.set_content(kind)
-        return message
-
-
-class _Mailer:
-    def send(self, message: EmailMessage, recipients: list[str]) -> list[SendResult]:
-        return [SendResult(address, True, False, 250, None) for address in recipients]
-
-    def close(self) -> None:
-        """Nothing to release."""
-
-
-def measure_wakes(folder: Path, ledger_path: Path, count: int) -> dict[str, Any]:
-    """The daemon's wake-ups on the synthetic plan; see the module docstring."""
-    settings = Settings()
-    catalog = load_catalog(folder)
-    figures: dict[str, Any] = {}
-    with SqliteLedger(ledger_path) as ledger:
-        # As a daemon running all along leaves the ledger: every earlier message recorded.
-        ledger.record_due_dates({m.key: m.milestone.due for m in catalog.milestones}, WAKE_AT)
-        earlier = [
-            Skip(item, recipient, "sent before the measured wake-ups")
-            for item in planned_messages(catalog, settings, {}, WAKE_AT)
-            if item.send_at < WAKE_AT
-            for recipient in item.recipients
-        ]
-        ledger.mark_skipped(earlier, WAKE_AT)
-        figures["ledger_rows"] = len(earlier)
-
-        def wake(moment: datetime) -> float:
-            start = time.perf_counter()
-            report = send_due_once(moment, catalog, settings, ledger, _Mailer(), _Composer())
-            seconds = time.perf_counter() - start
-            if report.sent or report.failed:
-                raise RuntimeError(f"a measured wake-up sent {len(report.sent)} message(s)")
-            figures["next_wake"] = report.next_wake.isoformat() if report.next_wake else None
-            return seconds
-
-        # The first step after the start lists the plan's messages and reads the whole ledger.
-        figures["first_wake"] = wake(WAKE_AT)
-        # Then the daemon's rhythm: a sweep every 15 minutes, a status look now and then.
-        times = [wake(WAKE_AT + timedelta(minutes=3 + 7 * n)) for n in range(count)]
-    figures["wakes"] = times
-    figures["wake"] = statistics.median(times)
-    return figures
-
-
-# --- notifier validate --------------------------------------------------------------------
-
-
-def _wall(command: list[str]) -> float:
-    start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, check=False, cwd=ROOT)
-    seconds = time.perf_counter() - start
-    if done.returncode not in (0, 1):
-        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr.decode()[-2000:]}")
-    return seconds
-
-
-_IMPORTED = """
-import io, sys
-from notifier.cli import main
-main(["--config", sys.argv[1], "validate"], stdout=io.StringIO())
-names = {m.split(".")[0] for m in sys.modules}
-print(" ".join(sorted(n for n in names if n not in sys.stdlib_module_names)))
-"""
-
-
-def measure_validate(runs: int) -> dict[str, Any]:
-    config = str(ROOT / "config.toml")
-    validate = [PYTHON, "-m", "notifier", "--config", config, "validate"]
-    needs = [PYTHON, "-c", "import " + ", ".join(VALIDATE_NEEDS)]
-    bare = [PYTHON, "-c", "pass"]
-    for command in (validate, needs):  # warm the page cache and the .pyc files
-        _wall(command)
-    times: dict[str, list[float]] = {"validate": [], "needs": [], "bare": []}
-    for _ in range(runs):
-        times["validate"].append(_wall(validate))
-        times["needs"].append(_wall(needs))
-        times["bare"].append(_wall(bare))
-    done = subprocess.run(
-        [PYTHON, "-c", _IMPORTED, config], capture_output=True, text=True, check=True, cwd=ROOT
-    )
-    allowed = {name.split(".")[0] for name in VALIDATE_NEEDS}
-    # What the needed packages bring along themselves is theirs, not an extra of validate's.
-    along = subprocess.run(
-        [PYTHON, "-c", f"import sys, {', '.join(VALIDATE_NEEDS)}; print(' '.join(sys.modules))"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    allowed |= {name.split(".")[0] for name in along}
-    extra = [
-        name
-        for name in done.stdout.split()
-        if name not in allowed and not name.startswith(("_", "notifier"))
-    ]
-    return {
-        "validate": statistics.median(times["validate"]),
-        "needs": statistics.median(times["needs"]),
-        "bare": statistics.median(times["bare"]),
-        "runs": runs,
-        "extra": extra,
-    }
 
 
 # --- Children and printing ----------------------------------------------------------------
