@@ -117,16 +117,20 @@ def _build(catalog: Catalog, settings: Settings, kinds: tuple[Kind[Any], ...]) -
     for items in by_kind.values():
         for item in items:
             groups.setdefault(item.group, []).append(item)
-    firsts = {name: min(i.send_at for i in members) for name, members in groups.items()}
+    timed = {
+        name: members if len(members) == 1 else sorted(members, key=_send_at)
+        for name, members in groups.items()
+    }
+    firsts = {name: members[0].send_at for name, members in timed.items()}
     order = sorted(groups, key=lambda name: firsts[name])
-    timeline = sorted((i for items in by_kind.values() for i in items), key=lambda i: i.send_at)
+    timeline = sorted((i for items in by_kind.values() for i in items), key=_send_at)
     return PlanIndex(
         catalog,
         settings,
         kinds,
         by_kind,
         groups,
-        {name: sorted(members, key=lambda i: i.send_at) for name, members in groups.items()},
+        timed,
         order,
         [firsts[name] for name in order],
         timeline,
