@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import difflib
 import re
-import tomllib
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import tomli as tomllib
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from notifier.checks import is_address

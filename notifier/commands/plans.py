@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import tomllib
 from pathlib import Path
+
+import tomli as tomllib
 
 from notifier.catalog import load_catalog
 from notifier.commands.base import EXIT_OK, EXIT_PROBLEMS, Context
