@@ -301,6 +301,8 @@ def print_validate(figures: dict[str, Any]) -> None:
           f"({figures['validate'] / figures['needs']:.2f}x the reference)")
     if figures["extra"]:
         print(f"  imported beyond the reference: {', '.join(figures['extra'])}")
+    if figures["unused"]:
+        print(f"  in the reference but not imported by validate: {', '.join(figures['unused'])}")
     print(
         f"  Target, validate within {TARGET_VALIDATE:g}x its dependencies' import time: "
         f"{figures['validate']:.2f} s (< {limit:.2f} s): {verdict(figures['validate'] < limit)}"

@@ -8,21 +8,49 @@ instead of at the moment a reminder is due.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.bccache
 
 from notifier.errors import UserError
 from notifier.kinds.base import Kind
 from notifier.settings import FeedSettings, Settings
 
 
+class _CompiledTemplates(jinja2.FileSystemBytecodeCache):
+    """Templates compiled once per version of their text, as Python keeps .pyc files: in
+    Jinja's private folder for this user (0700, its owner checked). Only a saving: a cache
+    that cannot be read or written is passed over, and the template compiled."""
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            super().load_bytecode(bucket)
+        except (OSError, EOFError, ValueError, TypeError):
+            bucket.reset()
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        with contextlib.suppress(OSError):
+            super().dump_bytecode(bucket)
+
+
+@functools.cache
+def compiled_templates() -> jinja2.BytecodeCache | None:
+    try:
+        return _CompiledTemplates()
+    except (OSError, RuntimeError):  # no private folder can be had: compile every time
+        return None
+
+
 def environment(folder: Path) -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(folder, encoding="utf-8"),
+        bytecode_cache=compiled_templates(),
         undefined=jinja2.StrictUndefined,
         # HTML escapes all plan text; the text parts and subjects are plain text.
         autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default=False),

@@ -410,3 +410,13 @@ def test_every_sample_renders_with_the_shipped_templates(recipient: int) -> None
     assert "(förfallodag 30 juni 2024" in subject
     for name in ("escalation.txt", "escalation.html"):
         assert "11 arbetsdagar" in composer._render(name, context)
+
+
+def test_the_sample_escalations_count_their_working_days_late_as_the_calendar_does() -> None:
+    from notifier.kinds.escalation import SAMPLE_LATE, samples, working_days_late
+    from notifier.schedule import local_date
+
+    for sample in samples():
+        moment = sample.now + timedelta(days=22)
+        late = working_days_late(sample.planned.milestone.due, local_date(moment, Settings()))
+        assert late == SAMPLE_LATE
