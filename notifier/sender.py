@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
 
 from notifier.cap import WINDOW, Held, HeldReport, apply_cap, held_key
 from notifier.compose import message_id, recipient_identity
@@ -41,6 +42,7 @@ from notifier.due import (
     due_items,
     is_open,
 )
+from notifier.errors import NotifierError
 from notifier.kinds import KINDS, by_name, chosen
 from notifier.kinds.base import Kind, MessageComposer, Sources, Span
 from notifier.ledger import DueChange, Ledger
@@ -198,6 +200,7 @@ def send_due_once(
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
+    _record_unrecorded(ledger)
     report = SendReport()
     wanted = chosen(kinds, registry)
     # Read first: a due date the coordinator moved is the date every kind goes by, and the
@@ -411,7 +414,21 @@ def _deliver(
     )
     code = f" SMTP {result.code}" if result.code else ""
     if result.ok:
-        if not ledger.mark_sent(item.key, recipient.address, now):
+        try:
+            recorded = ledger.mark_sent(item.key, recipient.address, now)
+        except NotifierError:
+            # Sent, and the ledger cannot say so now (its database away): kept here and
+            # recorded first thing at the next step, not sent again once its lease is over.
+            _UNRECORDED.setdefault(ledger, {})[(item.key, recipient.address)] = now
+            logger.error(
+                "%s to %s: sent as %s, not yet recorded: the ledger cannot be written; "
+                "recorded as soon as it can",
+                item.key,
+                recipient.address,
+                claim.message_id,
+            )
+            raise
+        if not recorded:
             logger.warning("%s to %s: sent, but the claim had passed on", item.key, result.address)
         logger.info(
             "sent %s %s to %s as %s in %.0f ms%s",
@@ -442,6 +459,25 @@ def _deliver(
         "permanent, reported in the digest" if result.permanent else f"retry after {retry_at}",
     )
     return outcome
+
+
+# Messages the SMTP server took while the ledger could not record them, per ledger object:
+# recorded as sent at the start of the next step. Lost with the process, which then falls back
+# on the lease: sent again after it, with the same Message-ID.
+_UNRECORDED: WeakKeyDictionary[Any, dict[tuple[str, str], datetime]] = WeakKeyDictionary()
+
+
+def _record_unrecorded(ledger: Ledger) -> None:
+    waiting = _UNRECORDED.get(ledger)
+    while waiting:
+        (key, address), sent_at = next(iter(waiting.items()))
+        if not ledger.mark_sent(key, address, sent_at):
+            logger.warning("%s to %s: sent, but the claim had passed on", key, address)
+        else:
+            logger.info(
+                "%s to %s: recorded as sent, now that the ledger can be written", key, address
+            )
+        del waiting[(key, address)]
 
 
 def _send(mailer: Mailer, message: EmailMessage, address: str) -> SendResult:

@@ -8,9 +8,9 @@ pointed at the same database (a throw-away server the tests start) and the same 
   claimed; the other sends everything else, then, once the lease has run out, that message
   too, under the same Message-ID. Nothing else arrives twice, the coordinator is told once;
 - with the database away for a minute mid-burst, both nodes stop sending and say 503 on
-  /healthz while the feeds stay up, and once it is back they finish: nothing lost, and
-  nothing twice but a message whose 250 came back while the database could not record it,
-  sent again under its own Message-ID.
+  /healthz while the feeds stay up, and once it is back they finish: nothing lost, nothing
+  twice (a message whose 250 came back while the database could not record it is recorded
+  once it can be).
 """
 
 from __future__ import annotations
@@ -51,7 +51,9 @@ def _eventually(check: Callable[[], bool], what: str, logs: Callable[[], str] = 
         time.sleep(0.05)
 
 
-def node_project(base: Path, name: str, smtp: SmtpServer, database: Database) -> Path:
+def node_project(
+    base: Path, name: str, smtp: SmtpServer, database: Database, lease: float = LEASE_SECONDS
+) -> Path:
     """A node: the shipped project in a folder of its own, its plan 100 milestones due in
     three days (one 95-hour lead: every reminder is due now) and an action that cannot be
     read (its "Åtgärd" a number: a problem notice for the coordinator), its ledger ``database``."""
@@ -75,7 +77,7 @@ def node_project(base: Path, name: str, smtp: SmtpServer, database: Database) ->
     settings = {
         "url": database.url,
         "password_file": str(secret),
-        "lease_seconds": LEASE_SECONDS,
+        "lease_seconds": lease,
         "connect_timeout": 2,
     }
     lines = [
@@ -103,7 +105,7 @@ def node_project(base: Path, name: str, smtp: SmtpServer, database: Database) ->
 @pytest.fixture
 def nodes(
     tmp_path: Path, postgres_database: Database, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Callable[[SmtpServer], tuple[list[Path], list[Process]]]]:
+) -> Iterator[Callable[..., tuple[list[Path], list[Process]]]]:
     """Start two nodes on one freshly migrated database, with the same link secret (the
     credential, as deploy/README.md says); both are killed at the end."""
     started: list[Process] = []
@@ -113,8 +115,8 @@ def nodes(
     (credentials / "link-secret").write_text("s" * 40, encoding="utf-8")
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
 
-    def start(smtp: SmtpServer) -> tuple[list[Path], list[Process]]:
-        configs = [node_project(tmp_path, name, smtp, postgres_database) for name in "ab"]
+    def start(smtp: SmtpServer, lease: float = LEASE_SECONDS) -> tuple[list[Path], list[Process]]:
+        configs = [node_project(tmp_path, name, smtp, postgres_database, lease) for name in "ab"]
         assert main(["--config", str(configs[0]), "ledger", "migrate"]) == 0
         for n, config in enumerate(configs):
             notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -195,7 +197,7 @@ def check_delivered_once(
 
 
 def test_a_node_killed_mid_burst_leaves_its_message_to_the_other_after_the_lease(
-    nodes: Callable[[SmtpServer], tuple[list[Path], list[Process]]],
+    nodes: Callable[..., tuple[list[Path], list[Process]]],
     postgres_database: Database,
 ) -> None:
     with SmtpServer() as smtp:
@@ -244,13 +246,16 @@ def test_a_node_killed_mid_burst_leaves_its_message_to_the_other_after_the_lease
 
 
 def test_the_database_away_for_a_minute_stops_both_nodes_and_they_resume_losing_nothing(
-    nodes: Callable[[SmtpServer], tuple[list[Path], list[Process]]],
+    nodes: Callable[..., tuple[list[Path], list[Process]]],
     postgres_server: PostgresServer,
     postgres_database: Database,
 ) -> None:
     with SmtpServer() as smtp:
         smtp.handler.reply_delay = 0.01
-        _configs, processes = nodes(smtp)
+        # A lease longer than the outage, as the default 10 minutes is longer than a minute:
+        # a message sent but not recorded meanwhile is recorded by its node, not sent again
+        # by the other once the lease is over.
+        _configs, processes = nodes(smtp, OUTAGE_SECONDS * 2)
         show = logs(processes)
         _eventually(lambda: len(smtp.handler.received) >= 100, "100 messages", show)
         postgres_server.stop()
@@ -279,14 +284,9 @@ def test_the_database_away_for_a_minute_stops_both_nodes_and_they_resume_losing_
             _eventually(lambda p=process: p.get("/healthz")[0] == 200, "200 from /healthz", show)
             assert "ledger reachable again: sending resumes" in process.log
             assert process.get(link)[0] == 200
-        # A message whose 250 came while the database was away was resent after its lease.
-        in_flight = {
-            (str(k[1]), str(r["message_id"]))
-            for k, r in rows(postgres_database).items()
-            if int(r["attempts"]) > 1
-        }  # type: ignore[call-overload]
-        assert len(in_flight) <= 2
-        check_delivered_once(postgres_database, smtp, in_flight)
+        # A message whose 250 came while the database was away was recorded once it was back,
+        # not sent again: nothing arrived twice.
+        check_delivered_once(postgres_database, smtp, set())
         # Behind one address, either node answers a subscriber with the same bytes.
         feeds = [process.get("/calendar.ics") for process in processes]
         assert feeds[0] == feeds[1] and feeds[0][0] == 200
