@@ -51,9 +51,6 @@ CLOCK_SENSITIVE = [
     "tests/edges/test_cli.py",
     "tests/edges/test_sender.py",
     "tests/edges/test_server.py",
-    # Built on today's date like test_faults.py; the minute-long outage runs in the main suite.
-    "tests/process/test_two_nodes.py::"
-    "test_a_node_killed_mid_burst_leaves_its_message_to_the_other_after_the_lease",
 ]
 
 LIBRARY_DIRS = (
