@@ -7,6 +7,7 @@ pointed at the same database (a throw-away server the tests start) and the same 
 - killed with SIGKILL in the middle of the burst, one node leaves the message it was sending
   claimed; the other sends everything else, then, once the lease has run out, that message
   too, under the same Message-ID. Nothing else arrives twice, the coordinator is told once;
+  and a third node with a link secret of its own refuses to start;
 - with the database away for a minute mid-burst, both nodes stop sending and say 503 on
   /healthz while the feeds stay up, and once it is back they finish: nothing lost, nothing
   twice (a message whose 250 came back while the database could not record it is recorded
@@ -199,6 +200,8 @@ def check_delivered_once(
 def test_a_node_killed_mid_burst_leaves_its_message_to_the_other_after_the_lease(
     nodes: Callable[..., tuple[list[Path], list[Process]]],
     postgres_database: Database,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     with SmtpServer() as smtp:
         smtp.handler.reply_delay = 0.005  # a slow sink: both nodes are still busy at 150
@@ -242,6 +245,19 @@ def test_a_node_killed_mid_burst_leaves_its_message_to_the_other_after_the_lease
         }
         assert str(killed.proc.pid) in claimers and str(survivor.proc.pid) in claimers
         check_delivered_once(postgres_database, smtp, {(str(holder["recipient"]), message_id)})
+
+        # A third node with a link secret of its own refuses to start: the links the others
+        # mailed would not open on it, nor its links on them.
+        other = tmp_path / "other-credentials"
+        other.mkdir()
+        (other / "link-secret").write_text("t" * 40, encoding="utf-8")
+        monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(other))
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
+            notify.bind(str(tmp_path / "notify-c.sock"))
+            third = Process(node_project(tmp_path, "c", smtp, postgres_database), notify)
+            assert third.exit_code() != 0
+        assert "differs from the one the other nodes of ledger.url use" in third.log
+        assert "Give every node the same secret" in third.log
         assert survivor.stop() == 0
 
 
@@ -292,25 +308,3 @@ def test_the_database_away_for_a_minute_stops_both_nodes_and_they_resume_losing_
         assert feeds[0] == feeds[1] and feeds[0][0] == 200
         for process in processes:
             assert process.stop() == 0
-
-
-def test_a_node_whose_link_secret_differs_from_the_others_refuses_to_start(
-    tmp_path: Path, postgres_database: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    with SmtpServer() as smtp:
-        configs = [node_project(tmp_path, name, smtp, postgres_database) for name in "ab"]
-        assert main(["--config", str(configs[0]), "ledger", "migrate"]) == 0
-        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        notify.bind(str(tmp_path / "notify.sock"))
-        try:
-            first = Process(configs[0], notify)  # makes its own secret in its state folder
-            first.wait_for("READY=1")
-            second = Process(configs[1], notify)  # and this one another: links would break
-            assert second.exit_code() != 0
-            assert "link secret" in second.log and "differs from the one the other nodes" in (
-                second.log
-            )
-            assert "Give every node the same secret" in second.log
-            assert first.stop() == 0
-        finally:
-            notify.close()
