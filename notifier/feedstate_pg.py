@@ -24,8 +24,7 @@ import psycopg
 
 from notifier.errors import UserError
 from notifier.feed import History
-from notifier.ledger_pg import UNREACHABLE_HINT, Row, connect, shown_url
-from notifier.ledger_schema import LedgerError
+from notifier.ledger_pg import Reconnecting, Row
 from notifier.settings import LedgerSettings
 
 logger = logging.getLogger(__name__)
@@ -36,47 +35,11 @@ FEED_LOCK = 0x66656564
 TOKENS_FRESH_FOR = 2.0
 
 
-class _Connection:
-    """One connection, made again after the server went away."""
-
-    def __init__(self, settings: LedgerSettings) -> None:
-        self.settings = settings
-        self.where = shown_url(settings.url)
-        self.lock = threading.RLock()
-        self._db: psycopg.Connection[Row] | None = None
-
-    @contextmanager
-    def use(self, doing: str) -> Iterator[psycopg.Connection[Row]]:
-        with self.lock:
-            try:
-                if self._db is None or self._db.closed or self._db.broken:
-                    if self._db is not None:
-                        self._db.close()
-                    self._db = connect(self.settings)
-                yield self._db
-            except psycopg.OperationalError as error:
-                if self._db is not None and (self._db.broken or self._db.closed):
-                    self._db.close()
-                    self._db = None
-                raise LedgerError(
-                    [f"{self.where}: {doing}: {str(error).strip().splitlines()[0]}"],
-                    hint=UNREACHABLE_HINT,
-                ) from None
-            except psycopg.Error as error:
-                raise LedgerError([f"{self.where}: {doing}: {error}"]) from None
-
-    def close(self) -> None:
-        with self.lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
-
-
 class SharedHistory:
     """The feed history in the database (``HistoryKeeper``)."""
 
     def __init__(self, settings: LedgerSettings) -> None:
-        self._connection = _Connection(settings)
+        self._connection = Reconnecting(settings)
 
     def load(self) -> History:
         with self._connection.use("cannot read the feed history") as db:
@@ -136,7 +99,7 @@ class SharedTokens:
     """
 
     def __init__(self, settings: LedgerSettings) -> None:
-        self._connection = _Connection(settings)
+        self._connection = Reconnecting(settings)
         self._tokens: Mapping[str, str] = MappingProxyType({})
         self._read_at = float("-inf")
         self._lock = threading.Lock()

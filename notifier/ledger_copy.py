@@ -11,15 +11,15 @@ import sqlite3
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import psycopg
+
 from notifier.errors import UserError
+from notifier.feedstate import HISTORY_FILE, TOKENS_FILE, TokenFile, load_history
 from notifier.ledger import SqliteLedger
-from notifier.ledger_identity import marker_path
-from notifier.ledger_pg import connect, shown_url
+from notifier.ledger_pg import Row, connect, shown_url
 from notifier.settings import LedgerSettings
 
 _TABLES = ("deliveries", "due_dates", "problems", "milestone_status")
-HISTORY_FILE = "feed-history.json"
-TOKENS_FILE = "feed-tokens.json"
 
 
 def copy_sqlite_ledger(source: Path, settings: LedgerSettings) -> dict[str, int]:
@@ -97,8 +97,6 @@ def copy_sqlite_ledger(source: Path, settings: LedgerSettings) -> dict[str, int]
         "status entries": len(statuses),
     }
     counts.update(feeds)
-    if ledger_id is not None and marker_path(source).exists():
-        counts["ledger id kept"] = 1
     return counts
 
 
@@ -135,25 +133,25 @@ def _value(column: str, value: object) -> object:
     return value
 
 
-def _copy_feed_state(folder: Path, db: object) -> dict[str, int]:
+def _copy_feed_state(folder: Path, db: psycopg.Connection[Row]) -> dict[str, int]:
+    """The feed history and tokens the single server kept beside its ledger, read as it read
+    them (a damaged token file stops the copy, as it would stop the server)."""
     copied: dict[str, int] = {}
     history = folder / HISTORY_FILE
     if history.is_file():
-        data = json.loads(history.read_text(encoding="utf-8"))
-        db.execute(  # type: ignore[attr-defined]
+        db.execute(
             "INSERT INTO feed_history (data, updated_at) VALUES (%s::jsonb, now()) "
             "ON CONFLICT (one) DO UPDATE SET data = excluded.data, updated_at = now()",
-            (json.dumps(data, ensure_ascii=False),),
+            (json.dumps(load_history(history).to_json(), ensure_ascii=False),),
         )
         copied["feed history"] = 1
-    tokens = folder / TOKENS_FILE
-    if tokens.is_file():
-        names = json.loads(tokens.read_text(encoding="utf-8")).get("tokens", {})
-        for name, token in names.items():
-            db.execute(  # type: ignore[attr-defined]
-                "INSERT INTO feed_tokens (name, token) VALUES (%s, %s) "
-                "ON CONFLICT (name) DO UPDATE SET token = excluded.token",
-                (name, token),
-            )
-        copied["feed tokens"] = len(names)
+    tokens = TokenFile(folder / TOKENS_FILE).current()
+    with db.cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO feed_tokens (name, token) VALUES (%s, %s) "
+            "ON CONFLICT (name) DO UPDATE SET token = excluded.token",
+            list(tokens.items()),
+        )
+    if tokens:
+        copied["feed tokens"] = len(tokens)
     return copied

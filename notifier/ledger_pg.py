@@ -12,8 +12,8 @@ what differs is how several processes on several machines take turns:
   nothing is sent) and the next use connects again, so a database back after a minute away
   is used again without a restart, with nothing lost and nothing recorded twice.
 
-One connection per ledger object, guarded by a lock, as the SQLite ledger's; the feeds'
-shared state (``feedstate_pg``) has its own.
+One connection per ledger object (``Reconnecting``), guarded by a lock, as the SQLite
+ledger's; the feeds' shared state (``feedstate_pg``) has its own.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import json
 import os
 import socket
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date, datetime, timedelta
@@ -33,6 +33,7 @@ from psycopg.rows import dict_row
 
 from notifier import ledger_status
 from notifier.due import DEFAULT_LEASE, EXPIRED, Delivery, Skip
+from notifier.ledger import SENT_BEFORE_LEDGER
 from notifier.ledger_api import Claim, DueChange
 from notifier.ledger_pg_schema import (
     MIGRATION_LOCK,
@@ -56,7 +57,6 @@ from notifier.records import (
 )
 from notifier.settings import LedgerSettings
 
-SENT_BEFORE_LEDGER = "sent before the ledger recorded problem notices"
 UNREACHABLE_HINT = (
     "Check that the PostgreSQL server named in ledger.url is running and reachable from this "
     "node, and that the password (ledger.password_file or the credential 'ledger-password') "
@@ -134,6 +134,63 @@ def migrate(settings: LedgerSettings) -> Migration:
         ) from None
 
 
+class Reconnecting:
+    """One connection to the ledger database, made again at the next use after the server
+    went away (or refused us); every database error becomes a LedgerError that names the
+    database. ``check`` runs on each new connection before it is used."""
+
+    def __init__(
+        self,
+        settings: LedgerSettings,
+        *,
+        readonly: bool = False,
+        check: Callable[[psycopg.Connection[Row]], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.where = shown_url(settings.url)
+        self._readonly = readonly
+        self._check = check
+        self._lock = threading.RLock()
+        self._db: psycopg.Connection[Row] | None = None
+
+    @contextmanager
+    def use(self, doing: str) -> Iterator[psycopg.Connection[Row]]:
+        with self._lock:
+            try:
+                yield self._usable()
+            except psycopg.OperationalError as error:
+                if self._db is not None and (self._db.broken or self._db.closed):
+                    self._forget()
+                raise LedgerError(
+                    [f"{self.where}: {doing}: {_first_line(error)}"], hint=UNREACHABLE_HINT
+                ) from None
+            except psycopg.Error as error:
+                raise LedgerError([f"{self.where}: {doing}: {_first_line(error)}"]) from None
+
+    def _usable(self) -> psycopg.Connection[Row]:
+        if self._db is not None and not self._db.closed and not self._db.broken:
+            return self._db
+        self._forget()
+        db = connect(self.settings, readonly=self._readonly)
+        try:
+            if self._check is not None:
+                self._check(db)
+        except BaseException:
+            db.close()
+            raise
+        self._db = db
+        return db
+
+    def _forget(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._forget()
+
+
 class PostgresLedger:
     """The ledger in the PostgreSQL database at ``settings.url``.
 
@@ -146,61 +203,33 @@ class PostgresLedger:
         self.path = shown_url(settings.url)  # what errors name, as the SQLite file's path
         self.node = node_name()
         self._readonly = readonly
-        self._lock = threading.RLock()
-        self._db: psycopg.Connection[Row] | None = None
         self._version = 0
+        self._connection = Reconnecting(settings, readonly=readonly, check=self._check_version)
         with self._reading():
             pass  # connects, and checks the schema version
 
     # -- the connection --
 
-    def _connection(self) -> psycopg.Connection[Row]:
-        if self._db is not None and not self._db.closed and not self._db.broken:
-            return self._db
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-        db = connect(self.settings, readonly=self._readonly)
-        try:
-            version = schema_version(db, self.path)
-            if version > SCHEMA_VERSION:
-                raise too_new(version, self.path)
-            if version < SCHEMA_VERSION and not (self._readonly and version == 0):
-                raise too_old(version, self.path)
-        except BaseException:
-            db.close()
-            raise
-        self._version, self._db = version, db
-        return db
-
-    @contextmanager
-    def _named_errors(self, doing: str) -> Iterator[None]:
-        try:
-            yield
-        except psycopg.OperationalError as error:
-            # The server went away or refused us: connect again at the next use.
-            if self._db is not None and (self._db.broken or self._db.closed):
-                self._db.close()
-                self._db = None
-            raise LedgerError(
-                [f"{self.path}: {doing}: {_first_line(error)}"], hint=UNREACHABLE_HINT
-            ) from None
-        except psycopg.Error as error:
-            raise LedgerError([f"{self.path}: {doing}: {_first_line(error)}"]) from None
+    def _check_version(self, db: psycopg.Connection[Row]) -> None:
+        """Each new connection: the schema this notifier knows, or none yet to read from."""
+        version = schema_version(db, self.path)
+        if version > SCHEMA_VERSION:
+            raise too_new(version, self.path)
+        if version < SCHEMA_VERSION and not (self._readonly and version == 0):
+            raise too_old(version, self.path)
+        self._version = version
 
     @contextmanager
     def _transaction(self) -> Iterator[psycopg.Connection[Row]]:
         if self._readonly:
             raise LedgerError([f"{self.path}: opened for reading only"])
-        with self._lock, self._named_errors("cannot write the ledger"):
-            db = self._connection()
-            with db.transaction():
-                yield db
+        with self._connection.use("cannot write the ledger") as db, db.transaction():
+            yield db
 
     @contextmanager
     def _reading(self) -> Iterator[psycopg.Connection[Row]]:
-        with self._lock, self._named_errors("cannot read the ledger"):
-            yield self._connection()
+        with self._connection.use("cannot read the ledger") as db:
+            yield db
 
     def _empty(self) -> bool:
         """A read-only view of a database notifier has not been set up in yet."""
@@ -222,10 +251,7 @@ class PostgresLedger:
             )
 
     def close(self) -> None:
-        with self._lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
+        self._connection.close()
 
     def __enter__(self) -> PostgresLedger:
         return self

@@ -89,11 +89,12 @@ _UNAVAILABLE_BODY = _simple_page(
 )
 
 
-def html_page(status: str, body: bytes) -> Response:
+def html_page(status: str, body: bytes, extra: Iterable[tuple[str, str]] = ()) -> Response:
     headers = [
         ("Content-Type", "text/html; charset=utf-8"),
         ("Content-Length", str(len(body))),
         *SECURITY_HEADERS,
+        *extra,
     ]
     return status, headers, body
 
@@ -105,11 +106,7 @@ def _plain(status: str, text: str, extra: Iterable[tuple[str, str]] = ()) -> Res
 
 
 GONE = html_page("404 Not Found", _GONE_BODY)
-UNAVAILABLE = (
-    "503 Service Unavailable",
-    [*html_page("503 Service Unavailable", _UNAVAILABLE_BODY)[1], ("Retry-After", "60")],
-    _UNAVAILABLE_BODY,
-)
+UNAVAILABLE = html_page("503 Service Unavailable", _UNAVAILABLE_BODY, [("Retry-After", "60")])
 NOT_ALLOWED = _plain("405 Method Not Allowed", "Method not allowed", [("Allow", "GET, HEAD, POST")])
 WRONG_TYPE = _plain("415 Unsupported Media Type", f"Send the form as {FORM_TYPE}")
 TOO_LARGE = _plain("413 Content Too Large", "The form is too large")
