@@ -12,6 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from notifier.bulk import bulk_build
 from notifier.directory import Directory, Resolution, load_directory
 from notifier.errors import PlanError
 from notifier.limits import merge_repeats
@@ -304,6 +305,7 @@ def milestone_slots(milestones: Sequence[Milestone]) -> list[str]:
     return slots
 
 
+@bulk_build
 def load_catalog(folder: Path, previous: Catalog | None = None) -> Catalog:
     """Read every plan in the folder and the directory; a broken file becomes a problem.
 

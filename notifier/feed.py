@@ -28,6 +28,7 @@ from json.encoder import encode_basestring
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal
 
+from notifier.bulk import bulk_build
 from notifier.catalog import Catalog
 from notifier.checks import parse_duration
 from notifier.feedhistory import (
@@ -428,6 +429,7 @@ class Refresh:
     history: History
 
 
+@bulk_build
 def refresh(
     catalog: Catalog,
     settings: Settings,

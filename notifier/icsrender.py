@@ -155,4 +155,3 @@ def reference_event_bytes(content: EventContent, record: EventRecord) -> bytes:
     if content.url:
         event.add("url", content.url)
     return bytes(event.to_ical())
-

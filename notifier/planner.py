@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from heapq import merge
 from typing import TYPE_CHECKING, Any
 
+from notifier.bulk import bulk_build
 from notifier.due import EXPIRED, Outgoing
 from notifier.kinds.base import Kind, Sources, Span
 from notifier.records import LedgerEntry, Snapshot
@@ -90,6 +91,7 @@ _INDEXES: list[PlanIndex] = []
 _LOCK = threading.Lock()
 
 
+@bulk_build
 def plan_index(catalog: Catalog, settings: Settings, kinds: Sequence[Kind[Any]]) -> PlanIndex:
     """The index of ``catalog`` under ``settings`` for the plan-only ``kinds``; built once.
 
@@ -249,7 +251,6 @@ class Quiet:
         for item in view.loose:
             if id(item) not in self.items and all_settled((item,), memory):
                 self.items[id(item)] = item
-
 
     def arranged(self, kind: str, found: list[Outgoing[Any]]) -> Arranged:
         """``found`` (the messages of ``kind``) grouped and ordered; the same again for the

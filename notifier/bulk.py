@@ -1,0 +1,55 @@
+"""Building many objects at once without the cyclic garbage collector's pauses.
+
+Reading a large plan, listing its messages and building its feeds allocate hundreds of
+thousands of objects that all stay alive. Every 700 allocations the collector runs, and each
+of its full passes walks every object alive, so the work grows with the square of the plan:
+on a plan of 9,000 actions about a third of the start went to passes that freed nothing.
+These builds make no reference cycles worth collecting, so the collector is paused while they
+run and resumes when the last of them ends; reference counting frees memory as before.
+"""
+
+from __future__ import annotations
+
+import functools
+import gc
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import ParamSpec, TypeVar
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+_lock = threading.Lock()
+_builds = 0  # builds running now, in any thread
+_resume = False  # whether the collector was on when the first of them began
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause the cyclic collector for the block; nested and concurrent blocks share one pause,
+    and a collector that was off before stays off."""
+    global _builds, _resume
+    with _lock:
+        if _builds == 0:
+            _resume = gc.isenabled()
+            gc.disable()
+        _builds += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _builds -= 1
+            if _builds == 0 and _resume:
+                gc.enable()
+
+
+def bulk_build(function: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run ``function`` with the collector paused (``collector_paused``)."""
+
+    @functools.wraps(function)
+    def paused(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with collector_paused():
+            return function(*args, **kwargs)
+
+    return paused
