@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import threading
+import weakref
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -119,3 +120,19 @@ def test_loading_listing_and_building_feeds_make_almost_no_collector_pass() -> N
     # The work was done: the seed plan's messages and feeds, not an empty pass.
     assert sum(len(items) for items in index.by_kind.values()) > 40
     assert len(result.feeds) > 5
+
+
+def test_what_a_build_made_is_left_unfrozen_and_its_garbage_collected() -> None:
+    class Node:
+        pass
+
+    @bulk_build
+    def build() -> weakref.ref[Node]:
+        node = Node()
+        node.itself = node  # type: ignore[attr-defined]  # a cycle: only the collector frees it
+        return weakref.ref(node)
+
+    dropped = build()
+    assert gc.get_freeze_count() == 0
+    gc.collect()
+    assert dropped() is None
