@@ -421,7 +421,7 @@ def _action(
 
 
 def _within_limits(
-    item: ActionData, index: int, year: int, path: Path, where: dict[str, int | None]
+    item: ActionData, index: int, year: int, path: Path, lines: Lines
 ) -> ActionData | list[Problem]:
     """The action, or the problem that refuses it: so much text or so many milestones that
     it would flood the organisations' inboxes and calendars. Refused like any broken action,
@@ -438,7 +438,12 @@ def _within_limits(
         reason = too_many_milestones(len(merge_repeats(read)[0]))
     if reason is None:
         return item
-    return [Problem(Location(path, where[key]), f"{name}, field {key}", reason, kind="action")]
+    line = (
+        lines.when(index)
+        if key == "när"
+        else lines.key(index, "milestone") or lines.first_milestone(index)
+    )
+    return [Problem(Location(path, line), f"{name}, field {key}", reason, kind="action")]
 
 
 def _explicit(milestones: list[MilestoneData]) -> tuple[Milestone, ...]:
@@ -456,14 +461,10 @@ def _to_plan(data: PlanData, path: Path, lines: Lines) -> PlanFile:
     actions: list[Action] = []
     seen: dict[str, int] = {}
     for index, raw in enumerate(data.action):
-        keys = lines.actions[index] if index < len(lines.actions) else {}
-        location = Location(path, keys.get("[[action]]"))
+        location = Location(path, lines.header(index))
         item = _action(raw, index, data, path, lines)
         if not isinstance(item, list):
-            tables = lines.milestones[index] if index < len(lines.milestones) else []
-            first = tables[0].get("[[action.milestone]]") if tables else None
-            where = {"när": keys.get("när"), "milestone": keys.get("milestone") or first}
-            item = _within_limits(item, index, data.year, path, where)
+            item = _within_limits(item, index, data.year, path, lines)
         if isinstance(item, list):
             problems.extend(item)
             refused.append(RefusedAction(_raw_id(raw), index + 1, len(actions), location))
@@ -471,7 +472,7 @@ def _to_plan(data: PlanData, path: Path, lines: Lines) -> PlanFile:
         if item.id in seen:
             problems.append(
                 Problem(
-                    Location(path, keys.get("id")),
+                    Location(path, lines.key(index, "id")),
                     f"action {index + 1} ('{item.id}')",
                     f"duplicate id; action {seen[item.id] + 1} has it already",
                     "Give each action an id of its own; never reuse an old one.",
@@ -482,7 +483,7 @@ def _to_plan(data: PlanData, path: Path, lines: Lines) -> PlanFile:
         if item.section and item.section not in data.headings:
             problems.append(
                 Problem(
-                    Location(path, keys.get("section")),
+                    Location(path, lines.key(index, "section")),
                     f"action '{item.id}', field section",
                     f"'{item.section}' is not under [headings]",
                     f'Add it, e.g. "{item.section}" = "Rubrik", or correct the number.',
@@ -502,7 +503,7 @@ def _to_plan(data: PlanData, path: Path, lines: Lines) -> PlanFile:
                 when=item.when,
                 explicit_milestones=explicit,
                 location=location,
-                when_location=Location(path, keys.get("när") or location.line),
+                when_location=Location(path, lines.when(index) or location.line),
             )
         )
     plan = Plan(

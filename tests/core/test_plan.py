@@ -53,6 +53,31 @@ def test_a_wrong_type_names_file_line_and_field_and_the_other_actions_load(
     assert "delbart" not in {a.id for a in loaded.plan.actions}
 
 
+def test_lines_are_counted_as_toml_counts_them_and_text_in_a_long_string_is_no_key(
+    project: Path,
+) -> None:
+    # A U+2028 pasted into a text is no line break, to the TOML parser or to an editor; and a
+    # line inside a multi-line string that looks like a key or a table header is text.
+    path = project / "plan" / "gotland-2024.toml"
+    old_problem = 'problem = "Unga insocialiseras i kriminella nätverk."'
+    _edit(path, old_problem, 'problem = """Unga\u2028insocialiseras\n[[action]]\nvem = 12"""')
+    _edit(path, 'vem = "Polisen, Skolan"', "vem = 12")
+    loaded = load_plan(path)
+    lines = path.read_text(encoding="utf-8").split("\n")
+    [problem] = loaded.problems
+    assert problem.location.line == lines.index("vem = 12", lines.index('id = "delbart"')) + 1
+    first, second = loaded.plan.actions[:2]
+    assert first.problem == "Unga\u2028insocialiseras\n[[action]]\nvem = 12"
+    assert first.location is not None and first.location.line == 29
+    assert first.when_location is not None and first.when_location.line is not None
+    assert lines[first.when_location.line - 1] == '"när" = "Klart för start november 2024"'
+    assert second.location is not None and second.location.line is not None
+    assert lines[second.location.line - 1 : second.location.line + 1] == [
+        "[[action]]",
+        'id = "krogar-mot-knark"',
+    ]
+
+
 def test_an_unknown_key_in_an_action_names_its_line_the_allowed_keys_and_the_likely_one(
     project: Path,
 ) -> None:

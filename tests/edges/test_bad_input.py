@@ -288,8 +288,9 @@ def _assert_names_line_and_field(
     """Each line: 'file[:line]: field: …' (or, for an action left out, 'file[:line]: action N
     ('id'), field F: …'), the field one that was changed (``changed`` maps the field's name
     in messages to its key), and the line named is the key's own line or the header of its
-    table."""
-    lines = text.splitlines()
+    table. Lines are counted as TOML counts them, at "\n" alone: a U+2028 in a value is
+    no line break, to the parser or to an editor."""
+    lines = text.split("\n")
     for problem in problems:
         match = re.match(rf"^{re.escape(str(path))}(?::(\d+))?: (.*)$", problem, re.DOTALL)
         assert match, problem
