@@ -41,6 +41,8 @@ class Held:
 
 @dataclass(frozen=True)
 class Capped:
+    """Deliveries that may go now, and those held back by the daily cap."""
+
     send: list[Delivery]
     held: list[Held] = field(default_factory=list)
 

@@ -44,6 +44,9 @@ class ActionView:
 
 @dataclass
 class Catalog:
+    """Every plan that loaded, its milestones with who answers for them, and the problems
+    the coordinator must fix."""
+
     plans: tuple[Plan, ...] = ()
     directory: Directory = field(default_factory=Directory)
     milestones: tuple[PlannedMilestone, ...] = ()

@@ -15,7 +15,6 @@ import hashlib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
@@ -23,7 +22,6 @@ from typing import Any
 
 import jinja2
 
-from notifier import mimepolicy
 from notifier.kinds import KINDS
 from notifier.kinds.base import Kind
 from notifier.kinds.views import attachment_name
@@ -136,6 +134,10 @@ class Composer:
         the message's identity, ``calendar`` the milestone to attach as an event."""
         if now.tzinfo is None or now.utcoffset() is None:
             raise ValueError("now must be timezone-aware: the Date header needs an offset")
+        # Imported here: checking templates (notifier validate) renders them but builds no
+        # message, and the email header machinery is a tenth of that command's own imports.
+        from notifier import mimepolicy
+
         message = EmailMessage(policy=mimepolicy.BUILD)
         message["Subject"] = shorten(self._render(f"{kind}.subject.txt", context), _SUBJECT_MAX)
         message["From"] = _mailbox(settings.mail.from_name, settings.mail.from_address)
@@ -204,4 +206,6 @@ def _reply_to(settings: Settings) -> str:
 def _mailbox(name: str, address: str) -> str:
     """'"Name" <address>' as text: ``Address`` checks and quotes it once per pair, and as
     text the header is parsed and folded once per value (``mimepolicy``)."""
+    from email.headerregistry import Address  # with mimepolicy: only messages need it
+
     return str(Address(header_text(name), addr_spec=address))

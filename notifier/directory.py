@@ -9,7 +9,6 @@ guessed. Unknown names are reported with the closest known name as a suggestion.
 
 from __future__ import annotations
 
-import difflib
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -54,12 +53,16 @@ class _DirectoryData(BaseModel):
 
 @dataclass(frozen=True)
 class Resolution:
+    """A "Vem?" text read against the directory: the organisations found, the names not."""
+
     organisations: tuple[Organisation, ...]
     unknown: tuple[str, ...]
 
 
 @dataclass
 class Directory:
+    """The organisations that answer for actions, their aliases and addresses."""
+
     organisations: tuple[Organisation, ...] = ()
     problems: list[Problem] = field(default_factory=list)
     source: Path | None = None
@@ -105,6 +108,8 @@ class Directory:
 
     def suggestion(self, name: str) -> str | None:
         names = {" ".join(k): o.name for k, o in self._index.items()}
+        import difflib  # only when a name is not known: most loads never need it
+
         close = difflib.get_close_matches(normalise(name), list(names), n=1, cutoff=0.75)
         return names[close[0]] if close else None
 

@@ -98,6 +98,8 @@ class Skip(Delivery):
 
 @dataclass(frozen=True)
 class DuePlan:
+    """What one send step does: the deliveries to make and the messages to skip."""
+
     send: list[Delivery] = field(default_factory=list)
     skip: list[Skip] = field(default_factory=list)
     # The next moment something may become due (a send time, a retry, a lease running out).

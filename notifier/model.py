@@ -71,6 +71,8 @@ class Action:
 
 @dataclass(frozen=True)
 class Plan:
+    """One plan file: its title, date, year, time zone and actions."""
+
     id: str
     title: str
     date: date

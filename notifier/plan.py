@@ -8,7 +8,6 @@ quoted, as TOML 1.0 requires. Errors name the file, the line and the field.
 
 from __future__ import annotations
 
-import difflib
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -232,6 +231,8 @@ def suggest_key(key: str, allowed: Sequence[str]) -> str | None:
     by_fold = {_fold(name): name for name in allowed}
     if folded in by_fold:
         return by_fold[folded]
+    import difflib  # only when a key is not known: most loads never need it
+
     close = difflib.get_close_matches(folded, list(by_fold), n=1, cutoff=0.6)
     return by_fold[close[0]] if close else None
 

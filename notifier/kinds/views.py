@@ -29,6 +29,8 @@ from notifier.swedish import (
 
 @dataclass(frozen=True)
 class Contact:
+    """An organisation named in an email, with the addresses it is reached at."""
+
     name: str
     emails: tuple[str, ...]
 

@@ -35,6 +35,8 @@ class Unit:
 
 @dataclass(frozen=True, slots=True)
 class Time:
+    """A time expression: a unit of time or a range or pair of them, and where it stands."""
+
     left: Unit
     right: Unit | None  # the end of a range or pair
     pair: bool  # "sommar/höst": the right must begin the day after the left ends
@@ -45,12 +47,16 @@ class Time:
 
 @dataclass(frozen=True, slots=True)
 class Margin:
+    """How far a time may move, as its text says: an amount of months, weeks or days."""
+
     amount: int
     unit: str  # "months", "weeks" or "days"
 
 
 @dataclass(frozen=True, slots=True)
 class Item:
+    """One milestone as written: its time, label and the words around it."""
+
     start: int
     end: int
     label: str | None

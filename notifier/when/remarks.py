@@ -44,6 +44,8 @@ SUBJECT_VERBS = frozenset(["börjar", "startar", "slutar", "avslutas", "inleds"]
 
 @dataclass
 class Remarks:
+    """What the words after a time say about it, and where they end."""
+
     end: int  # the index after the item
     tentative: bool = False
     margin: Margin | None = None

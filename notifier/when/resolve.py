@@ -25,6 +25,8 @@ from notifier.when.vocabulary import (
 
 @dataclass(frozen=True, slots=True)
 class _Span:
+    """A time resolved to dates."""
+
     first: date
     last: date
     due: date  # the last day, or 31 Dec for a year-end

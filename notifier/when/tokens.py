@@ -53,6 +53,8 @@ _TOKEN = re.compile(r"(?P<space>\s+)|(?P<num>[0-9]+)|(?P<word>[^\W\d_]+)|(?P<sig
 
 @dataclass(frozen=True, slots=True)
 class Token:
+    """One word, number or sign of a "När?" text, with where it stands."""
+
     kind: Kind
     text: str
     low: str  # case-folded

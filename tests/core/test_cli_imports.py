@@ -28,6 +28,10 @@ HEAVY = (
     "notifier.feed",
     "notifier.importer",
     "notifier.wsgi",
+    # Only for building messages and for suggesting a name when one is unknown.
+    "notifier.mimepolicy",
+    "email.headerregistry",
+    "difflib",
 )
 PROBE = """
 import io, sys
