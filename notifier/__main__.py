@@ -1,5 +1,5 @@
 import sys
 
-from notifier.cli import main
+from notifier.cli import command_line
 
-sys.exit(main())
+sys.exit(command_line())

@@ -5,7 +5,9 @@ readers."""
 from __future__ import annotations
 
 import argparse
+import gc
 import io
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -96,3 +98,26 @@ def test_a_mistake_before_the_command_gets_the_full_parser(
 ) -> None:
     assert main(["--bogus", "validate"]) == 2
     assert "unrecognized arguments" in capsys.readouterr().err
+
+
+def test_the_command_ends_with_all_its_output_written(tmp_path: Path) -> None:
+    # The command spares itself the interpreter's last collection at exit; what it printed,
+    # to a pipe or to a file, must all be there, and its exit code must be main's.
+    command = [sys.executable, "-m", "notifier", "--config", str(ROOT / "config.toml")]
+    piped = subprocess.run([*command, "validate", "--json"], capture_output=True, cwd=ROOT)
+    assert piped.returncode == 0, piped.stderr
+    report = json.loads(piped.stdout)
+    assert [plan["id"] for plan in report["plans"]] == ["gotland-2024"]
+    with (tmp_path / "out.json").open("wb") as out:
+        written = subprocess.run([*command, "validate", "--json"], stdout=out, cwd=ROOT)
+    assert written.returncode == 0
+    assert json.loads((tmp_path / "out.json").read_bytes()) == report
+    refused = subprocess.run([*command, "when", "Löpande"], capture_output=True, cwd=ROOT)
+    assert refused.returncode == 1
+    assert refused.stdout.strip()
+
+
+def test_main_called_in_a_process_that_goes_on_freezes_nothing() -> None:
+    before = gc.get_freeze_count()
+    assert main(["--config", str(ROOT / "config.toml"), "validate"], stdout=io.StringIO()) == 0
+    assert gc.get_freeze_count() == before
