@@ -6,6 +6,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -27,7 +28,7 @@ PYTHON = sys.executable
 WAKE_AT = datetime(2024, 10, 15, 10, 0, tzinfo=ZoneInfo("Europe/Stockholm"))
 # What ``notifier validate`` needs besides Python: pydantic(-settings) and python-dotenv for the
 # configuration, Jinja2 to check the templates, Babel for Swedish month and day names,
-# holidays for working days (the templates' sample dates), itsdangerous for the status links.
+# itsdangerous for the status links, tomli for the plan files.
 VALIDATE_NEEDS = (
     "pydantic",
     "pydantic_settings",
@@ -109,13 +110,19 @@ def measure_wakes(folder: Path, ledger_path: Path, count: int) -> dict[str, Any]
 # --- notifier validate --------------------------------------------------------------------
 
 
-def _wall(command: list[str], env: dict[str, str] | None = None) -> float:
+def _wall(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Wall time and CPU time (user + system) of one run of ``command``."""
     start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, check=False, cwd=ROOT, env=env)
-    seconds = time.perf_counter() - start
-    if done.returncode not in (0, 1):
-        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr.decode()[-2000:]}")
-    return seconds
+    with tempfile.TemporaryFile() as errors:
+        child = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=errors, cwd=ROOT, env=env
+        )
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - start
+        if os.waitstatus_to_exitcode(status) not in (0, 1):
+            errors.seek(0)
+            raise RuntimeError(f"{' '.join(command)} failed:\n{errors.read().decode()[-2000:]}")
+    return seconds, usage.ru_utime + usage.ru_stime
 
 
 _IMPORTED = """
@@ -127,6 +134,12 @@ print(" ".join(sorted(n for n in names if n not in sys.stdlib_module_names)))
 """
 
 
+# Reading any "När?" needs Swedish month names, which Babel loads from its CLDR data on first
+# use (a quarter of a megabyte of pickles): the same cost for any program that reads a Swedish
+# month name through Babel, so the reference pays it too.
+SWEDISH = "; babel.dates.get_month_names('wide', locale='sv')"
+
+
 def measure_validate(runs: int) -> dict[str, Any]:
     config = str(ROOT / "config.toml")
     validate = [PYTHON, "-m", "notifier", "--config", config, "validate"]
@@ -134,7 +147,11 @@ def measure_validate(runs: int) -> dict[str, Any]:
     # collection (``cli.command_line``): otherwise a third of its time would be that exit,
     # which notifier skips, and the ratio would flatter notifier. The plain import is shown.
     plain = [PYTHON, "-c", "import " + ", ".join(VALIDATE_NEEDS)]
-    needs = [PYTHON, "-c", "import " + ", ".join(VALIDATE_NEEDS) + "; import gc; gc.freeze()"]
+    needs = [
+        PYTHON,
+        "-c",
+        "import " + ", ".join(VALIDATE_NEEDS) + SWEDISH + "; import gc; gc.freeze()",
+    ]
     bare = [PYTHON, "-c", "pass"]
     # Warm the page cache and the .pyc files. An installed package has its .pyc files (pip
     # compiles them); a checkout gets them on its first run, unless the environment says not
@@ -143,12 +160,14 @@ def measure_validate(runs: int) -> dict[str, Any]:
     writes_bytecode = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     for command in (validate, needs):
         _wall(command, env=writes_bytecode)
-    times: dict[str, list[float]] = {"validate": [], "needs": [], "plain": [], "bare": []}
+    commands = {"validate": validate, "needs": needs, "plain": plain, "bare": bare}
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    cpu: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(runs):
-        times["validate"].append(_wall(validate))
-        times["needs"].append(_wall(needs))
-        times["plain"].append(_wall(plain))
-        times["bare"].append(_wall(bare))
+        for name, command in commands.items():
+            wall, used = _wall(command)
+            times[name].append(wall)
+            cpu[name].append(used)
     done = subprocess.run(
         [PYTHON, "-c", _IMPORTED, config], capture_output=True, text=True, check=True, cwd=ROOT
     )
@@ -175,6 +194,8 @@ def measure_validate(runs: int) -> dict[str, Any]:
         "needs": statistics.median(times["needs"]),
         "plain": statistics.median(times["plain"]),
         "bare": statistics.median(times["bare"]),
+        "cpu_validate": statistics.median(cpu["validate"]),
+        "cpu_needs": statistics.median(cpu["needs"]),
         "runs": runs,
         "extra": extra,
     }
