@@ -29,6 +29,7 @@ from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
+from notifier.bulk import bulk_build
 from notifier.cap import WINDOW, Held, HeldReport, apply_cap, held_key
 from notifier.compose import message_id, recipient_identity
 from notifier.due import (
@@ -280,6 +281,7 @@ def _other_messages(
     return {kind.name: kind.messages(sources, span) for kind in wanted if not kind.plan_only}
 
 
+@bulk_build
 def _look(
     index: PlanIndex,
     others: dict[str, list[Outgoing[Any]]],

@@ -122,17 +122,21 @@ def test_loading_listing_and_building_feeds_make_almost_no_collector_pass() -> N
     assert len(result.feeds) > 5
 
 
-def test_what_a_build_made_is_left_unfrozen_and_its_garbage_collected() -> None:
+@pytest.mark.parametrize("size", [10, 100_000])
+def test_what_a_build_made_is_left_unfrozen_and_its_garbage_collected(size: int) -> None:
+    # Small builds are left to the usual passes; a large one is counted as old at once.
     class Node:
         pass
 
     @bulk_build
-    def build() -> weakref.ref[Node]:
+    def build() -> tuple[list[list[int]], weakref.ref[Node]]:
+        kept = [[n] for n in range(size)]
         node = Node()
         node.itself = node  # type: ignore[attr-defined]  # a cycle: only the collector frees it
-        return weakref.ref(node)
+        return kept, weakref.ref(node)
 
-    dropped = build()
+    kept, dropped = build()
     assert gc.get_freeze_count() == 0
     gc.collect()
     assert dropped() is None
+    assert len(kept) == size
