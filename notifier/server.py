@@ -28,6 +28,7 @@ use; pyproject.toml pins the minor version this was written against.
 from __future__ import annotations
 
 import asyncio
+import gc
 import ipaddress
 import logging
 import os
@@ -275,6 +276,11 @@ class FeedServer:
         if self._signal is None:
             return
         self._signal.set()
+        # A request's objects can be kept alive by a reference cycle that only the collector
+        # frees (an exception's traceback holds the frames it passed through, and they hold
+        # the server's request objects): granian's threads end only once those are released,
+        # and an idle process may not run the collector for a long while.
+        gc.collect()
         python = {t.native_id for t in threading.enumerate() if not t.name.startswith("Dummy")}
         ours = _threads() - self._threads_before - python
         end = time.monotonic() + STOP_WITHIN
