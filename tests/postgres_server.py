@@ -45,6 +45,12 @@ START_DEADLINE = 60.0
 STOP_DEADLINE = 30.0
 # The user the server runs as when the tests run as root.
 UNPRIVILEGED = "nobody"
+# Where the clusters live, and the file in each that names the test run it belongs to.
+CLUSTERS = "/tmp"
+PREFIX = "notifier-pg-"
+RUN_FILE = "test-run.pid"
+# A cluster folder without that file (made before there was one) is an orphan after this long.
+UNNAMED_ORPHAN_AFTER = 24 * 3600
 
 SETTINGS = {
     "listen_addresses": "'127.0.0.1'",
@@ -143,6 +149,50 @@ class Database:
     def connect(self, **kwargs: object) -> psycopg.Connection[tuple[object, ...]]:
         """A psycopg connection over TCP with the password."""
         return psycopg.connect(self.conninfo, password=self.password, **kwargs)  # type: ignore[arg-type]
+
+
+def _pid_in(path: Path) -> int | None:
+    try:
+        return int(path.read_text(encoding="ascii").split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def remove_orphans(clusters: Path) -> list[Path]:
+    """Remove the clusters of test runs that were killed before they could (SIGKILL, a
+    timeout), stopping a server of theirs still running; return the folders removed. A
+    cluster whose run is alive, or that is being set up, is left alone."""
+    removed = []
+    for folder in clusters.glob(PREFIX + "*"):
+        run = _pid_in(folder / RUN_FILE)
+        if run is not None and _alive(run):
+            continue
+        if run is None:
+            try:
+                age = time.time() - folder.stat().st_mtime
+            except OSError:
+                continue
+            if age < UNNAMED_ORPHAN_AFTER:
+                continue
+        server = _pid_in(folder / "data" / "postmaster.pid")
+        if server is not None and _alive(server):
+            if run is None:
+                continue  # a server of a run that names no file: not ours to judge
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(server, signal.SIGKILL)  # started in a session of its own
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
 
 
 class PostgresServer:
@@ -264,7 +314,9 @@ class PostgresServer:
     def _set_up(self) -> None:
         # Under /tmp, not pytest's tmp_path: the unprivileged owner must reach the folder, and
         # a short path keeps the unix socket's name under its 107-byte limit.
-        self.folder = Path(tempfile.mkdtemp(prefix="notifier-pg-", dir="/tmp"))
+        remove_orphans(Path(CLUSTERS))
+        self.folder = Path(tempfile.mkdtemp(prefix=PREFIX, dir=CLUSTERS))
+        (self.folder / RUN_FILE).write_text(f"{os.getpid()}\n", encoding="ascii")
         owner = self._owner()
         if owner is not None:
             os.chown(self.folder, *owner)

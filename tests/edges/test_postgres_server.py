@@ -2,16 +2,21 @@
 
 Proves what those tests rely on: the password is really checked over TCP, every test gets an
 empty database of its own, and a stopped or killed server comes back on the same port with the
-same data, while it is down connecting fails as a real outage does.
+same data, while it is down connecting fails as a real outage does; and a cluster left behind
+by a run that was killed is removed by the next, with its server stopped.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg
 import pytest
-from postgres_server import Database, PostgresServer
+from postgres_server import PREFIX, RUN_FILE, Database, PostgresServer, remove_orphans
 
 pytestmark = pytest.mark.slow
 
@@ -120,3 +125,47 @@ def test_a_server_of_its_own_is_removed_with_its_folder(postgres_server: Postgre
         with psycopg.connect(url, password=server.password) as conn:
             assert conn.execute("SELECT current_database()").fetchone() == ("own",)
     assert not folder.exists()
+
+
+def _cluster(parent: Path, name: str, run: int | None, server: int | None = None) -> Path:
+    folder = parent / f"{PREFIX}{name}"
+    (folder / "data").mkdir(parents=True)
+    if run is not None:
+        (folder / RUN_FILE).write_text(f"{run}\n", encoding="ascii")
+    if server is not None:
+        (folder / "data" / "postmaster.pid").write_text(f"{server}\n/data\n", encoding="ascii")
+    return folder
+
+
+def _dead_pid() -> int:
+    done = subprocess.Popen(["true"])
+    done.wait()
+    return done.pid
+
+
+def test_the_clusters_of_dead_runs_go_and_their_servers_are_stopped(tmp_path: Path) -> None:
+    # A stand-in for a postmaster left running: in a session of its own, as the real one.
+    server = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        dead = _cluster(tmp_path, "dead", _dead_pid())
+        orphaned_server = _cluster(tmp_path, "server", _dead_pid(), server.pid)
+        ours = _cluster(tmp_path, "ours", os.getpid())
+        being_set_up = _cluster(tmp_path, "new", None)
+        unnamed_old = _cluster(tmp_path, "old", None)
+        two_days_ago = time.time() - 2 * 24 * 3600
+        os.utime(unnamed_old, (two_days_ago, two_days_ago))
+        unrelated = tmp_path / "something-else"
+        unrelated.mkdir()
+
+        removed = remove_orphans(tmp_path)
+
+        assert sorted(removed) == sorted([dead, orphaned_server, unnamed_old])
+        assert server.wait(timeout=10) == -9
+        for kept in (ours, being_set_up, unrelated):
+            assert kept.is_dir()
+        for gone in removed:
+            assert not gone.exists()
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
